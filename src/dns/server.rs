@@ -183,7 +183,7 @@ fn formerr(bytes: &[u8]) -> Action {
     }
     let mut reply = bytes[..12].to_vec();
     reply[2] = 0x80 | (bytes[2] & 0x79);
-    reply[3] = u8::from(ResponseCode::FormErr.low());
+    reply[3] = ResponseCode::FormErr.low();
     reply[4..12].fill(0);
     Action::Reply(reply)
 }

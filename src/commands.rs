@@ -1,0 +1,304 @@
+//! The three commands: `run` (the service), `demo` (the service against a simulated Proxmox
+//! on loopback) and `check` (validate, reach Proxmox, print what would be published).
+//!
+//! Exit codes: 0 success; 1 a runtime failure (`check` found a problem, the service could not
+//! start); 2 a configuration error, printed as one line naming the variable.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{
+    Command, Config, ConfigError, ProxmoxConfig, ProxmoxHost, RawConfig, Secret, TlsMode,
+};
+use crate::daemon::{self, Daemon};
+use crate::inventory::Inventory;
+use crate::proxmox::types::{Permissions, VersionInfo};
+use crate::proxmox::{fetch_inventory, Client};
+use crate::simulator::{Cluster, GuestKind, SimGuest, SimOptions, Simulator};
+use crate::zone::{self, ZoneConfig};
+
+/// Runs `command` to completion.
+pub fn execute(command: Command) -> ExitCode {
+    let (raw, kind) = match &command {
+        Command::Run(r) => (r, Kind::Run),
+        Command::Demo(r) => (r, Kind::Demo),
+        Command::Check(r) => (r, Kind::Check),
+    };
+    let config = match resolve(raw, kind) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("leazzard: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config, kind);
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("leazzard: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match kind {
+            Kind::Run => daemon::run(config).await.map(|_| ExitCode::SUCCESS),
+            Kind::Demo => demo(config).await.map(|_| ExitCode::SUCCESS),
+            Kind::Check => Ok(check(config).await),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // Errors that name a variable are configuration errors: exit 2, as for
+            // a wrong value.
+            let text = format!("{e:#}");
+            eprintln!("leazzard: {text}");
+            let is_config = crate::config::VARIABLES
+                .iter()
+                .any(|v| text.starts_with(&format!("{v}:")));
+            if is_config {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Run,
+    Demo,
+    Check,
+}
+
+fn resolve(raw: &RawConfig, kind: Kind) -> Result<Config, ConfigError> {
+    match kind {
+        Kind::Demo => raw.resolve_demo(),
+        Kind::Run | Kind::Check => raw.resolve(),
+    }
+}
+
+fn init_logging(config: &Config, kind: Kind) {
+    use tracing_subscriber::EnvFilter;
+    // `check` prints its own report; its log says only what went wrong.
+    let level = if kind == Kind::Check {
+        "warn"
+    } else {
+        config.log_level.as_filter()
+    };
+    let filter = EnvFilter::new(format!(
+        "{level},hyper=warn,reqwest=warn,rustls=warn,h2=warn"
+    ));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .try_init();
+}
+
+/// `leazzard demo`: the real service, watching a simulated Proxmox cluster on loopback.
+async fn demo(mut config: Config) -> anyhow::Result<()> {
+    let mut simulator = None;
+    if config.proxmox.is_none() {
+        let sim = Simulator::start(Cluster::sample(), SimOptions::default()).await?;
+        let pin = parse_fingerprint(&sim.leaf_fingerprint())
+            .ok_or_else(|| anyhow::anyhow!("simulator fingerprint unreadable"))?;
+        config.proxmox = Some(ProxmoxConfig {
+            hosts: vec![ProxmoxHost {
+                host: "127.0.0.1".into(),
+                port: sim.addr().port(),
+            }],
+            token_id: sim.token_id(),
+            token_secret: Secret::new(sim.token_secret()),
+            tls: TlsMode::Pinned(vec![pin]),
+        });
+        tracing::info!(url = %sim.base_url(), fingerprint = %sim.leaf_fingerprint(), "simulated Proxmox API started");
+        simulator = Some(sim);
+    }
+    let domain = config.dns.domain.clone();
+    let daemon = Daemon::start(config).await?;
+    for _ in 0..100 {
+        if daemon.sync_status.load().last_attempt.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    print_banner(&daemon, &domain);
+
+    // Show a live change: a guest appears in the simulated cluster a little later.
+    if let Some(sim) = &simulator {
+        let handle = sim.handle();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            let mut config = serde_json::Map::new();
+            config.insert("name".into(), "demo-new".into());
+            config.insert(
+                "net0".into(),
+                "virtio=BC:24:11:2E:70:01,bridge=vmbr0".into(),
+            );
+            config.insert("ipconfig0".into(), "ip=198.18.0.70/23,gw=198.18.0.1".into());
+            config.insert(
+                "ide2".into(),
+                "local-lvm:vm-120-cloudinit,media=cdrom".into(),
+            );
+            handle.upsert_guest(SimGuest::new(120, GuestKind::Qemu, "pve1", config));
+            println!("\n[demo] the simulated cluster just created VM 120 'demo-new' (198.18.0.70); it resolves after the next sync (SYNC_INTERVAL).\n");
+        });
+    }
+    daemon::wait_for_signal().await;
+    daemon.stop().await;
+    if let Some(sim) = simulator {
+        sim.shutdown().await;
+    }
+    Ok(())
+}
+
+fn print_banner(daemon: &Daemon, domain: &str) {
+    let addr = daemon.dns_addr();
+    let zone = daemon.zone();
+    println!();
+    println!(
+        "leazzard demo: DNS on {addr}, watching a simulated Proxmox cluster. Ctrl-C stops it."
+    );
+    println!("Published now ({} records):", zone.records.len());
+    for r in &zone.records {
+        println!("  {:<28} {:<15} {:?}", r.fqdn, r.addr, r.source);
+    }
+    let first = zone
+        .records
+        .first()
+        .map_or_else(|| format!("web1.{domain}"), |r| r.fqdn.clone());
+    let first_addr = zone
+        .records
+        .first()
+        .map_or_else(|| "198.18.0.20".to_string(), |r| r.addr.to_string());
+    println!("Try:");
+    println!("  dig @{} -p {} {first} +short", addr.ip(), addr.port());
+    println!(
+        "  dig @{} -p {} -x {first_addr} +short",
+        addr.ip(),
+        addr.port()
+    );
+    println!(
+        "  dig @{} -p {} {domain} SOA +short",
+        addr.ip(),
+        addr.port()
+    );
+    println!();
+}
+
+fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let bytes: Vec<u8> = text
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16).ok())
+        .collect::<Option<_>>()?;
+    bytes.try_into().ok()
+}
+
+/// `leazzard check`: validates, reaches every host, checks the token's privileges, and
+/// prints what would be published. Changes nothing.
+async fn check(config: Config) -> ExitCode {
+    let Some(proxmox) = config.proxmox.clone() else {
+        println!("FAIL  PROXMOX_HOST is not set");
+        return ExitCode::FAILURE;
+    };
+    println!(
+        "ok    configuration valid: network {}, domain {}",
+        config.network, config.dns.domain
+    );
+    let client = match Client::new(&proxmox) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            println!("FAIL  {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut failed = false;
+    for host in client.hosts() {
+        match client.get_from::<VersionInfo>(host, "/version").await {
+            Ok(v) => println!(
+                "ok    {} answers: Proxmox VE {} (TLS as configured)",
+                host.base_url(),
+                v.version
+            ),
+            Err(e) => {
+                failed = true;
+                println!("FAIL  {}: {}", host.base_url(), describe_attempt(e));
+            }
+        }
+    }
+    match client.get::<Permissions>("/access/permissions").await {
+        Ok(p) if p.grants("/vms", "VM.Audit") => println!("ok    the token has VM.Audit on /vms"),
+        Ok(_) => {
+            failed = true;
+            println!(
+                "FAIL  the token lacks VM.Audit on /vms; guests are invisible to it. Grant it with:\n        pveum acl modify /vms --users {user} --roles PVEAuditor\n        pveum acl modify /vms --tokens '{token}' --roles PVEAuditor",
+                user = proxmox.token_id.split('!').next().unwrap_or(&proxmox.token_id),
+                token = proxmox.token_id
+            );
+        }
+        Err(e) => {
+            failed = true;
+            println!("FAIL  {e}");
+        }
+    }
+    match fetch_inventory(client, &Inventory::default()).await {
+        Ok(report) => {
+            let zone_config = ZoneConfig {
+                domain: config.dns.domain.clone(),
+                network: config.network,
+                self_addr: None,
+                initial_serial: 1,
+            };
+            let (zone, _) = zone::derive(&report.inventory, &[], &[], &zone_config, None);
+            println!(
+                "ok    {} guests read with {} API calls",
+                report.inventory.guests.len(),
+                report.requests
+            );
+            for (vmid, why) in &report.guest_errors {
+                println!("WARN  guest {vmid} not read: {why}");
+            }
+            for w in &report.warnings {
+                println!("WARN  {w}");
+            }
+            println!(
+                "Records leazzard would publish now (static addresses; leases and ARP add more):"
+            );
+            for r in &zone.records {
+                println!("  {:<28} {:<15} {:?}", r.fqdn, r.addr, r.source);
+            }
+            for c in &zone.conflicts {
+                println!(
+                    "WARN  name {} claimed by more than one guest (winner {:?}, others {:?})",
+                    c.label, c.winner, c.losers
+                );
+            }
+        }
+        Err(e) => {
+            failed = true;
+            println!("FAIL  {e}");
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn describe_attempt(a: crate::proxmox::client::Attempt) -> String {
+    match a {
+        crate::proxmox::client::Attempt::Final(e) => e.to_string(),
+        crate::proxmox::client::Attempt::NextHost(why) => why,
+    }
+}
