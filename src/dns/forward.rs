@@ -198,9 +198,11 @@ fn cache_ttl(response: &Message) -> Option<u32> {
     (ttl > 0).then_some(ttl.min(MAX_TTL))
 }
 
-/// `response` re-addressed to `query`: its ID, and its question exactly as asked (0x20).
+/// `response` re-addressed to `query`: its ID, its question exactly as asked (0x20), and
+/// AA cleared — we are not authoritative for what we forward.
 fn with_query_identity(mut response: Message, query: &Message) -> Message {
     response.set_id(query.id());
+    response.set_authoritative(false);
     *response.queries_mut() = query.queries().to_vec();
     response
 }

@@ -447,3 +447,102 @@ async fn tcp_connection(
         stream.write_all(&framed).await?;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::Zone;
+    use hickory_proto::op::Query;
+    use hickory_proto::rr::{Name, RecordType};
+
+    fn shared() -> DnsShared {
+        let zone = Zone {
+            domain: "lab".into(),
+            network: "198.18.0.0/23".parse().unwrap(),
+            serial: 1,
+            records: vec![],
+            ptr: Default::default(),
+            conflicts: vec![],
+        };
+        DnsShared {
+            authority: ArcSwap::from_pointee(Authority::build(zone, 30)),
+            forwarder: Forwarder::new(vec![]),
+            access: Access {
+                network: "198.18.0.0/23".parse().unwrap(),
+            },
+            stats: DnsStats::default(),
+        }
+    }
+
+    fn query(name: &str) -> Vec<u8> {
+        let mut m = Message::new();
+        m.set_id(7).set_recursion_desired(true);
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+        m.to_vec().unwrap()
+    }
+
+    fn rcode(action: Action) -> ResponseCode {
+        match action {
+            Action::Reply(bytes) => Message::from_vec(&bytes).unwrap().response_code(),
+            Action::Forward(_) => panic!("forwarded"),
+            Action::Drop => panic!("dropped"),
+        }
+    }
+
+    #[test]
+    fn not_an_open_resolver() {
+        let s = shared();
+        let q = query("example.com.");
+        for client in ["198.18.0.50", "127.0.0.1", "::1", "::ffff:198.18.1.7"] {
+            assert!(
+                matches!(
+                    decide(&s, &q, client.parse().unwrap(), 512),
+                    Action::Forward(_)
+                ),
+                "{client} may use us as a resolver"
+            );
+        }
+        for client in ["203.0.113.9", "198.18.2.1", "2001:db8::1"] {
+            assert_eq!(
+                rcode(decide(&s, &q, client.parse().unwrap(), 512)),
+                ResponseCode::Refused,
+                "{client}"
+            );
+        }
+        // Our own zones answer everyone.
+        let lab = query("nope.lab.");
+        assert_eq!(
+            rcode(decide(&s, &lab, "203.0.113.9".parse().unwrap(), 512)),
+            ResponseCode::NXDomain
+        );
+        assert_eq!(s.stats.refused.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn malformed_and_odd_queries() {
+        let s = shared();
+        let client: IpAddr = "127.0.0.1".parse().unwrap();
+        // Garbage with a header gets FORMERR with the same ID; shorter garbage is dropped.
+        let mut garbage = vec![0xAB, 0xCD, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 63];
+        garbage.extend_from_slice(&[b'x'; 5]);
+        match decide(&s, &garbage, client, 512) {
+            Action::Reply(b) => {
+                assert_eq!(&b[..2], &[0xAB, 0xCD]);
+                assert_eq!(b[3] & 0x0F, 1);
+            }
+            _ => panic!("FORMERR expected"),
+        }
+        assert!(matches!(decide(&s, &[1, 2, 3], client, 512), Action::Drop));
+        // A response is never answered (no reflection loops).
+        let mut resp = query("web1.lab.");
+        resp[2] |= 0x80;
+        assert!(matches!(decide(&s, &resp, client, 512), Action::Drop));
+        // Other opcodes: NOTIMP.
+        let mut notify = query("lab.");
+        notify[2] = (notify[2] & 0x87) | (4 << 3);
+        assert_eq!(
+            rcode(decide(&s, &notify, client, 512)),
+            ResponseCode::NotImp
+        );
+    }
+}
