@@ -356,13 +356,13 @@ pub struct RawConfig {
         help = "Watch ARP on the lab network [default: true]"
     )]
     pub arp_enabled: Option<String>,
-    /// `ARP_CHECK_INTERVAL`: Time between active ARP checks: seconds, or 90s, 5m, 1h \[default: 60\]
+    /// `ARP_CHECK_INTERVAL`: Time between active ARP checks: seconds, or 90s, 5m, 1h \[default: 30, as the old ARP_SCAN_INTERVAL\]
     #[arg(
         long,
         env = "ARP_CHECK_INTERVAL",
         value_name = "DURATION",
         help_heading = "ARP",
-        help = "Time between active ARP checks: seconds, or 90s, 5m, 1h [default: 60]"
+        help = "Time between active ARP checks: seconds, or 90s, 5m, 1h [default: 30]"
     )]
     pub arp_check_interval: Option<String>,
     /// `ARP_SCAN_INTERVAL`: Old name of ARP_CHECK_INTERVAL, which wins when both are set
@@ -716,7 +716,7 @@ impl RawConfig {
         let arp = arp_enabled.then(|| ArpConfig {
             check_interval: check_interval
                 .or(scan_interval)
-                .unwrap_or(Duration::from_secs(60)),
+                .unwrap_or(Duration::from_secs(30)),
         });
 
         Ok(Config {
@@ -950,7 +950,7 @@ mod tests {
         assert_eq!(
             config.arp,
             Some(ArpConfig {
-                check_interval: Duration::from_secs(60)
+                check_interval: Duration::from_secs(30)
             })
         );
         assert_eq!(config.warnings, Vec::<String>::new());
@@ -1192,8 +1192,8 @@ mod tests {
             (config.arp.unwrap().check_interval, config.warnings.len())
         };
         let secs = Duration::from_secs;
-        assert_eq!(interval(&[]), (secs(60), 0));
-        assert_eq!(interval(&[("ARP_SCAN_INTERVAL", "30")]), (secs(30), 0));
+        assert_eq!(interval(&[]), (secs(30), 0));
+        assert_eq!(interval(&[("ARP_SCAN_INTERVAL", "20")]), (secs(20), 0));
         assert_eq!(interval(&[("ARP_CHECK_INTERVAL", "45")]), (secs(45), 0));
         assert_eq!(
             interval(&[("ARP_CHECK_INTERVAL", "45"), ("ARP_SCAN_INTERVAL", "30")]),
