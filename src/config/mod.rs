@@ -135,7 +135,7 @@ pub enum Command {
     Run(RawConfig),
     /// Try it out: a simulated Proxmox API on loopback, DNS on 127.0.0.1:5353; every setting optional.
     Demo(RawConfig),
-    /// Validate the configuration, print it (secret redacted) and exit.
+    /// Validate the configuration, reach every Proxmox host, check the token, print the records it would publish, and exit.
     Check(RawConfig),
 }
 
