@@ -27,11 +27,12 @@ use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
+use crate::arp::{ArpContext, ArpWatcher};
 use crate::config::Config;
 use crate::dns::{Access, Authority, DnsServer, DnsShared, Forwarder};
 use crate::inventory::Inventory;
 use crate::proxmox::{self, Client};
-use crate::zone::{self, Lease, Observation, Zone, ZoneConfig};
+use crate::zone::{self, Lease, Observation, PoolView, Zone, ZoneConfig};
 
 /// The file, under `DATA_DIR`, holding the last good inventory.
 pub const INVENTORY_FILE: &str = "inventory.json";
@@ -76,6 +77,9 @@ pub enum Event {
 /// A running leazzard: DNS server, sync task, state task.
 pub struct Daemon {
     dns: DnsServer,
+    arp: Option<ArpWatcher>,
+    /// What DHCP and ARP need of the naming rules' result (known guest MACs, static addresses).
+    pub pool: Arc<ArcSwap<PoolView>>,
     /// Everything the DNS sockets read (the current zone among it).
     pub dns_shared: Arc<DnsShared>,
     /// The sync's status.
@@ -109,9 +113,9 @@ impl Daemon {
                 config.network
             );
         }
-        if config.dhcp.is_some() || config.arp.is_some() {
+        if config.dhcp.is_some() {
             tracing::warn!(
-                "DHCP_ENABLED/ARP_ENABLED: this build serves DNS only; the DHCP server and ARP watcher are not part of it yet"
+                "DHCP_ENABLED: this build does not serve DHCP yet; set DHCP_ENABLED=false to silence this"
             );
         }
         let self_addr = lab.as_ref().map(|l| l.addr).or(match config.dns.listen {
@@ -129,7 +133,8 @@ impl Daemon {
         if !inventory.guests.is_empty() {
             tracing::info!(guests = inventory.guests.len(), file = %data_dir.join(INVENTORY_FILE).display(), "serving the cached inventory until the first sync");
         }
-        let (zone, _pool) = zone::derive(&inventory, &[], &[], &zone_config, None);
+        let (zone, pool) = zone::derive(&inventory, &[], &[], &zone_config, None);
+        let pool = Arc::new(ArcSwap::from_pointee(pool));
         let ttl = config.dns.ttl;
         let dns_shared = Arc::new(DnsShared {
             authority: ArcSwap::from_pointee(Authority::build(zone.clone(), ttl)),
@@ -155,6 +160,7 @@ impl Daemon {
             zone_config,
             ttl,
             dns: dns_shared.clone(),
+            pool: pool.clone(),
         };
         let sync = SyncTask {
             client,
@@ -169,8 +175,30 @@ impl Daemon {
             tokio::spawn(state.run(rx, shutdown.subscribe())),
             tokio::spawn(sync.run(shutdown.subscribe())),
         ];
+        let arp = match (&config.arp, lab) {
+            (Some(arp), Some(interface)) => {
+                let ctx = ArpContext {
+                    interface,
+                    network: config.network,
+                    interval: arp.check_interval,
+                    events: events.clone(),
+                    pool: pool.clone(),
+                    early_sync: early_sync.clone(),
+                };
+                match ArpWatcher::start(ctx, shutdown.subscribe()) {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "ARP watcher not started (it needs CAP_NET_RAW: docker cap_add NET_RAW); running without it: guests with hand-set addresses get no name");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         Ok(Daemon {
             dns,
+            arp,
+            pool,
             dns_shared,
             sync_status,
             early_sync,
@@ -195,6 +223,9 @@ impl Daemon {
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
+        }
+        if let Some(arp) = self.arp {
+            arp.stop().await;
         }
         self.dns.stop().await;
     }
@@ -231,6 +262,7 @@ struct StateTask {
     zone_config: ZoneConfig,
     ttl: u32,
     dns: Arc<DnsShared>,
+    pool: Arc<ArcSwap<PoolView>>,
 }
 
 impl StateTask {
@@ -258,13 +290,16 @@ impl StateTask {
     }
 
     fn publish(&mut self) {
-        let (zone, _pool) = zone::derive(
+        let (zone, pool) = zone::derive(
             &self.inventory,
             &self.leases,
             &self.neighbors,
             &self.zone_config,
             Some(&self.zone),
         );
+        if **self.pool.load() != pool {
+            self.pool.store(Arc::new(pool));
+        }
         if zone == self.zone {
             return;
         }

@@ -5,6 +5,7 @@
 //! The module list follows the architecture (`ARCHITECTURE.md`, `DESIGN.md`): configuration,
 //! the Proxmox side, the naming rules, the protocol servers, and the wiring.
 
+pub mod arp;
 pub mod commands;
 pub mod config;
 pub mod daemon;

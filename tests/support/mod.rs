@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod lab;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -16,6 +18,7 @@ use leazzard::simulator::{Cluster, SimOptions, Simulator};
 /// The leazzard binary under test, with its output captured.
 pub struct Leazzard {
     child: Child,
+    netns: Option<String>,
     output: Arc<Mutex<String>>,
     /// Where its DNS server listens.
     pub dns: SocketAddr,
@@ -59,6 +62,12 @@ impl Leazzard {
     /// Starts `leazzard run` with exactly `env` (plus a fresh DATA_DIR unless `env` has one)
     /// and waits until its DNS server listens.
     pub fn start(env: &[(String, String)]) -> Leazzard {
+        Leazzard::start_with(None, &[], env)
+    }
+
+    /// Starts `leazzard run` inside network namespace `netns` (if given), behind `wrapper`
+    /// (e.g. `setpriv` to drop a capability), with exactly `env`.
+    pub fn start_with(netns: Option<&str>, wrapper: &[&str], env: &[(String, String)]) -> Leazzard {
         let mut tmp = None;
         let data_dir = match env.iter().find(|(k, _)| k == "DATA_DIR") {
             Some((_, d)) => d.into(),
@@ -69,7 +78,14 @@ impl Leazzard {
                 p
             }
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_leazzard"))
+        let mut argv: Vec<String> = Vec::new();
+        if let Some(ns) = netns {
+            argv.extend(["ip", "netns", "exec", ns].map(String::from));
+        }
+        argv.extend(wrapper.iter().map(|s| s.to_string()));
+        argv.push(env!("CARGO_BIN_EXE_leazzard").to_string());
+        let mut child = Command::new(&argv[0])
+            .args(&argv[1..])
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("DATA_DIR", &data_dir)
@@ -105,6 +121,7 @@ impl Leazzard {
         }
         let mut me = Leazzard {
             child,
+            netns: netns.map(str::to_string),
             output,
             dns: "0.0.0.0:0".parse().unwrap(),
             data_dir,
@@ -132,7 +149,7 @@ impl Leazzard {
 
     /// `dig @leazzard -p PORT args… +short`, answer lines.
     pub fn dig(&self, args: &[&str]) -> Vec<String> {
-        dig(self.dns, args)
+        dig_in(self.netns.as_deref(), self.dns, args)
     }
 
     /// Waits (bounded) until `dig args` gives `want` (sorted lines); panics with the output.
@@ -193,7 +210,20 @@ impl Drop for Leazzard {
 
 /// `dig @addr -p port args… +short` with short timeouts; the answer lines.
 pub fn dig(server: SocketAddr, args: &[&str]) -> Vec<String> {
-    let out = Command::new("dig")
+    dig_in(None, server, args)
+}
+
+/// [`dig`] run inside network namespace `netns`, if given.
+pub fn dig_in(netns: Option<&str>, server: SocketAddr, args: &[&str]) -> Vec<String> {
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "dig"]);
+            c
+        }
+        None => Command::new("dig"),
+    };
+    let out = cmd
         .arg(format!("@{}", server.ip()))
         .args(["-p", &server.port().to_string()])
         .args(["+time=1", "+tries=1", "+short"])
