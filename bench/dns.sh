@@ -255,11 +255,19 @@ for p in $LZ_PORT $DM_PORT $NSD_PORT; do
 done
 
 # ---- measurement ----------------------------------------------------------------------------
-# CPU seconds (user + system) of a process and its live children, in clock ticks.
+# CPU time (user + system) of a process and its live descendants (NSD forks two levels
+# deep), in clock ticks.
 HZ=$(getconf CLK_TCK)
 cpu_ticks() {
-    local pids="$1" p c total=0 f
-    for c in $(pgrep -P "$1" 2>/dev/null); do pids+=" $c"; done
+    local pids="$1" frontier="$1" next p c total=0 f depth
+    for ((depth = 0; depth < 4; depth++)); do
+        next=""
+        for p in $frontier; do
+            for c in $(pgrep -P "$p" 2>/dev/null); do next+=" $c"; done
+        done
+        [[ -z $next ]] && break
+        pids+="$next"; frontier=$next
+    done
     for p in $pids; do
         [[ -r /proc/$p/stat ]] || continue
         f=$(sed 's/^.*) //' "/proc/$p/stat")
@@ -318,7 +326,7 @@ declare -A QPS=()
 for s in "${SERVERS[@]}"; do QPS[$s]=$(median <<<"${QPS_LIST[$s]}"); done
 
 echo
-echo "dnsperf ${DNSPERF_ARGS[*]/#$TMP\//} -l $DURATION; $GUESTS names, ${PTR_PERCENT}% PTR; $(nproc) cores; median of $ROUNDS round(s)"
+echo "dnsperf ${DNSPERF_ARGS[*]//$TMP\//} -l $DURATION; $GUESTS names, ${PTR_PERCENT}% PTR; $(nproc) cores; median of $ROUNDS round(s)"
 printf '%-9s %10s %12s %9s %10s %11s %11s\n' server "queries/s" "lost" "rcv drops" "cpu/q µs" "÷ dnsmasq" "÷ NSD"
 for s in "${SERVERS[@]}"; do
     awk -v s="$s" -v q="${QPS[$s]}" -v sent="${SENT[$s]}" -v lost="${LOST[$s]}" -v drops="${DROPS[$s]}" \
@@ -326,6 +334,5 @@ for s in "${SERVERS[@]}"; do
         'BEGIN { printf "%-9s %10.0f %5d %5.2f%% %9d %10.2f %10.2fx %10.2fx\n", s, q, lost, (sent ? 100 * lost / sent : 0),
                  drops, (done_ ? ticks / hz * 1e6 / done_ : 0), q / dm, q / nsd }'
 done
-fail=0
-(( LOST[leazzard] == 0 )) || { say "leazzard lost ${LOST[leazzard]} queries"; fail=0; }
-exit "$fail"
+(( LOST[leazzard] == 0 )) || say "note: leazzard lost ${LOST[leazzard]} queries"
+exit 0

@@ -27,7 +27,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::arp::{ArpContext, ArpWatcher};
+use crate::arp::{ArpContext, ArpStats, ArpWatcher};
 use crate::config::Config;
 use crate::dns::{Access, Authority, DnsServer, DnsShared, Forwarder};
 use crate::inventory::Inventory;
@@ -63,6 +63,18 @@ pub struct SyncStatus {
     pub guests: usize,
 }
 
+/// The inputs of `derive()` as of the last change, for read-only views (HTTP API, status
+/// page). Published by the state task, which alone owns the live copies.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    /// The inventory in use (the last good one).
+    pub inventory: Inventory,
+    /// Active DHCP leases.
+    pub leases: Vec<Lease>,
+    /// Live ARP observations.
+    pub neighbors: Vec<Observation>,
+}
+
 /// What changes the inputs of `derive()`.
 #[derive(Debug)]
 pub enum Event {
@@ -80,6 +92,10 @@ pub struct Daemon {
     arp: Option<ArpWatcher>,
     /// What DHCP and ARP need of the naming rules' result (known guest MACs, static addresses).
     pub pool: Arc<ArcSwap<PoolView>>,
+    /// The inputs of the current zone, for read-only views.
+    pub inputs: Arc<ArcSwap<Inputs>>,
+    /// ARP counters, when the watcher runs.
+    pub arp_stats: Option<Arc<ArpStats>>,
     /// Everything the DNS sockets read (the current zone among it).
     pub dns_shared: Arc<DnsShared>,
     /// The sync's status.
@@ -135,6 +151,10 @@ impl Daemon {
         }
         let (zone, pool) = zone::derive(&inventory, &[], &[], &zone_config, None);
         let pool = Arc::new(ArcSwap::from_pointee(pool));
+        let inputs = Arc::new(ArcSwap::from_pointee(Inputs {
+            inventory: inventory.clone(),
+            ..Inputs::default()
+        }));
         let ttl = config.dns.ttl;
         let dns_shared = Arc::new(DnsShared {
             authority: ArcSwap::from_pointee(Authority::build(zone.clone(), ttl)),
@@ -161,6 +181,7 @@ impl Daemon {
             ttl,
             dns: dns_shared.clone(),
             pool: pool.clone(),
+            inputs: inputs.clone(),
         };
         let sync = SyncTask {
             client,
@@ -195,10 +216,13 @@ impl Daemon {
             }
             _ => None,
         };
+        let arp_stats = arp.as_ref().map(|a| a.stats.clone());
         Ok(Daemon {
             dns,
             arp,
             pool,
+            inputs,
+            arp_stats,
             dns_shared,
             sync_status,
             early_sync,
@@ -263,6 +287,7 @@ struct StateTask {
     ttl: u32,
     dns: Arc<DnsShared>,
     pool: Arc<ArcSwap<PoolView>>,
+    inputs: Arc<ArcSwap<Inputs>>,
 }
 
 impl StateTask {
@@ -277,6 +302,11 @@ impl StateTask {
             while let Ok(event) = events.try_recv() {
                 self.apply(event);
             }
+            self.inputs.store(Arc::new(Inputs {
+                inventory: self.inventory.clone(),
+                leases: self.leases.clone(),
+                neighbors: self.neighbors.clone(),
+            }));
             self.publish();
         }
     }
