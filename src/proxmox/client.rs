@@ -6,10 +6,15 @@
 //! is the contacted node saying *another* node is unreachable, so it is returned as it is,
 //! as are 401 and 403 (another host would say the same).
 //!
+//! Every request is counted in [`ApiStats`] by endpoint template and status, for `/metrics`.
+//!
 //! Invariants: the token secret is only ever in the `Authorization` header; no error, log
-//! line or `Debug` output contains it.
+//! line or `Debug` output contains it. Endpoints are counted as templates
+//! (`/nodes/:node/qemu/:vmid/config`), so the counters stay few whatever the cluster's size.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use reqwest::header::{HeaderValue, AUTHORIZATION};
@@ -87,12 +92,85 @@ impl ApiError {
     }
 }
 
+/// What a request to the API came to, as counted: the HTTP status, or no answer at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    /// The host answered with this HTTP status.
+    Status(u16),
+    /// No answer: cannot connect, TLS refused, timed out, connection dropped.
+    NoAnswer,
+}
+
+impl Outcome {
+    /// The `status` label: the code (`200`, `403`, `595`) or `none`.
+    pub fn label(self) -> String {
+        match self {
+            Outcome::Status(code) => code.to_string(),
+            Outcome::NoAnswer => "none".to_string(),
+        }
+    }
+
+    /// Whether this counts as an error (anything but 2xx).
+    pub fn is_error(self) -> bool {
+        !matches!(self, Outcome::Status(200..=299))
+    }
+}
+
+/// Requests made to the Proxmox API, by endpoint template and outcome, since start.
+///
+/// A `Mutex` around a small map is enough: a sync makes a few requests per guest, each
+/// costing milliseconds of network, and the lock is held for one map update.
+#[derive(Debug, Default)]
+pub struct ApiStats {
+    requests: Mutex<BTreeMap<(String, Outcome), u64>>,
+}
+
+impl ApiStats {
+    /// Counts one request to `path` (a concrete path, query string allowed).
+    pub fn record(&self, path: &str, outcome: Outcome) {
+        let key = (endpoint_template(path), outcome);
+        let mut map = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        *map.entry(key).or_default() += 1;
+    }
+
+    /// Every (endpoint template, outcome) counted so far, with its count.
+    pub fn snapshot(&self) -> Vec<(String, Outcome, u64)> {
+        let map = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        map.iter().map(|((e, o), n)| (e.clone(), *o, *n)).collect()
+    }
+}
+
+/// The endpoint of `path` with its variable parts named, so that label values are few:
+/// `/nodes/pve1/qemu/100/config?x=1` → `/nodes/:node/qemu/:vmid/config`. The query string
+/// goes; a segment after `nodes` is `:node`, a number is `:vmid`.
+pub fn endpoint_template(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or_default();
+    let mut out = String::with_capacity(path.len());
+    let mut previous = "";
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        out.push('/');
+        if previous == "nodes" {
+            out.push_str(":node");
+        } else if segment.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(":vmid");
+        } else {
+            out.push_str(segment);
+        }
+        previous = segment;
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
 /// A client of one Proxmox cluster.
 pub struct Client {
     http: reqwest::Client,
     hosts: Vec<ProxmoxHost>,
     auth: HeaderValue,
     preferred: AtomicUsize,
+    stats: Arc<ApiStats>,
 }
 
 impl std::fmt::Debug for Client {
@@ -142,12 +220,18 @@ impl Client {
             hosts: config.hosts.clone(),
             auth,
             preferred: AtomicUsize::new(0),
+            stats: Arc::default(),
         })
     }
 
     /// The hosts, in failover order.
     pub fn hosts(&self) -> &[ProxmoxHost] {
         &self.hosts
+    }
+
+    /// The request counters of this client.
+    pub fn stats(&self) -> Arc<ApiStats> {
+        self.stats.clone()
     }
 
     /// `GET /api2/json{path}` and the `data` of the answer.
@@ -182,14 +266,21 @@ impl Client {
         path: &str,
     ) -> Result<T, Attempt> {
         let url = format!("{}/api2/json{path}", host.base_url());
-        let response = self
+        let response = match self
             .http
             .get(&url)
             .header(AUTHORIZATION, self.auth.clone())
             .send()
             .await
-            .map_err(|e| Attempt::NextHost(describe(&e)))?;
+        {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.record(path, Outcome::NoAnswer);
+                return Err(Attempt::NextHost(describe(&e)));
+            }
+        };
         let status = response.status();
+        self.stats.record(path, Outcome::Status(status.as_u16()));
         if status.is_success() {
             let bytes = response
                 .bytes()
@@ -281,4 +372,56 @@ fn describe(e: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_templated() {
+        for (path, want) in [
+            ("/cluster/resources?type=vm", "/cluster/resources"),
+            (
+                "/nodes/pve1/qemu/100/config",
+                "/nodes/:node/qemu/:vmid/config",
+            ),
+            (
+                "/nodes/pve-2/lxc/20001/config",
+                "/nodes/:node/lxc/:vmid/config",
+            ),
+            (
+                "/nodes/pve1/qemu/104/cloudinit/dump?type=network",
+                "/nodes/:node/qemu/:vmid/cloudinit/dump",
+            ),
+            ("/access/permissions?path=/vms/100", "/access/permissions"),
+            ("/version", "/version"),
+            ("", "/"),
+        ] {
+            assert_eq!(endpoint_template(path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn stats_count_by_template_and_outcome() {
+        let stats = ApiStats::default();
+        stats.record("/nodes/pve1/qemu/100/config", Outcome::Status(200));
+        stats.record("/nodes/pve2/qemu/101/config", Outcome::Status(200));
+        stats.record("/nodes/pve2/qemu/101/config", Outcome::Status(595));
+        stats.record("/version", Outcome::NoAnswer);
+        let snap = stats.snapshot();
+        assert!(snap.contains(&(
+            "/nodes/:node/qemu/:vmid/config".into(),
+            Outcome::Status(200),
+            2
+        )));
+        assert!(snap.contains(&(
+            "/nodes/:node/qemu/:vmid/config".into(),
+            Outcome::Status(595),
+            1
+        )));
+        assert!(snap.contains(&("/version".into(), Outcome::NoAnswer, 1)));
+        assert!(Outcome::Status(595).is_error() && !Outcome::Status(200).is_error());
+        assert_eq!(Outcome::NoAnswer.label(), "none");
+    }
 }
