@@ -37,9 +37,95 @@ const MAX_FORWARDS: usize = 1024;
 const MAX_TCP: usize = 256;
 const TCP_IDLE: Duration = Duration::from_secs(10);
 
+/// The query types counted one by one; every other type counts as `other`.
+pub const QTYPES: [(&str, u16); 11] = [
+    ("A", 1),
+    ("AAAA", 28),
+    ("PTR", 12),
+    ("SOA", 6),
+    ("NS", 2),
+    ("CNAME", 5),
+    ("MX", 15),
+    ("TXT", 16),
+    ("SRV", 33),
+    ("HTTPS", 65),
+    ("ANY", 255),
+];
+/// The response codes counted one by one (by the 4 bits of the header), then `other`, then
+/// `dropped` for a query that got no answer.
+pub const RCODES: [&str; 8] = [
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "other", "dropped",
+];
+const QTYPE_SLOTS: usize = QTYPES.len() + 1;
+const RCODE_OTHER: usize = 6;
+const RCODE_DROPPED: usize = 7;
+
+/// Queries by type and response code: a fixed table of atomics, so that counting on the hot
+/// path is one relaxed increment, with no lock and no allocation.
+#[derive(Debug, Default)]
+pub struct QueryCounts {
+    counts: [[AtomicU64; RCODES.len()]; QTYPE_SLOTS],
+}
+
+impl QueryCounts {
+    /// Counts a query of type `qtype` (`None`: unreadable) answered with the header's 4-bit
+    /// `rcode` (`None`: not answered).
+    pub fn record(&self, qtype: Option<u16>, rcode: Option<u8>) {
+        let row = qtype
+            .and_then(|t| QTYPES.iter().position(|(_, code)| *code == t))
+            .unwrap_or(QTYPES.len());
+        let col = match rcode {
+            Some(r) if usize::from(r) < RCODE_OTHER => usize::from(r),
+            Some(_) => RCODE_OTHER,
+            None => RCODE_DROPPED,
+        };
+        self.counts[row][col].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a query answered with `reply` (its header says the code).
+    pub fn answered(&self, query: &[u8], reply: &[u8]) {
+        self.record(wire_qtype(query), reply.get(3).map(|b| b & 0x0F));
+    }
+
+    /// Every (type, rcode) pair counted at least once, with its count.
+    pub fn snapshot(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let mut out = Vec::new();
+        for (row, counts) in self.counts.iter().enumerate() {
+            let qtype = QTYPES.get(row).map_or("other", |(name, _)| name);
+            for (col, count) in counts.iter().enumerate() {
+                let n = count.load(Ordering::Relaxed);
+                if n > 0 {
+                    out.push((qtype, RCODES[col], n));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The type of the first question of a DNS message, read straight from the wire (no parse,
+/// no allocation); `None` when the message is too short or the name is malformed.
+pub fn wire_qtype(message: &[u8]) -> Option<u16> {
+    let mut i = 12;
+    loop {
+        let len = usize::from(*message.get(i)?);
+        if len == 0 {
+            break;
+        }
+        if len & 0xC0 != 0 {
+            return None; // no compression pointers in a question name
+        }
+        i += len + 1;
+    }
+    let t = message.get(i + 1..i + 3)?;
+    Some(u16::from_be_bytes([t[0], t[1]]))
+}
+
 /// Counters of the DNS server, read by the metrics endpoint.
 #[derive(Debug, Default)]
 pub struct DnsStats {
+    /// Queries by type and response code (UDP and TCP).
+    pub queries: QueryCounts,
     /// Queries over UDP.
     pub udp_queries: AtomicU64,
     /// Queries over TCP.
@@ -330,25 +416,29 @@ fn udp_loop(
             .fast_answer(query, &mut out, Some(usize::from(EDNS_PAYLOAD)))
         {
             shared.stats.fast_answers.fetch_add(1, Ordering::Relaxed);
+            shared.stats.queries.answered(query, &out);
             let _ = socket.send_to(&out, client);
             continue;
         }
         let limit = Message::from_vec(query).map_or(512, |q| udp_limit(&q));
         match decide(&shared, query, client.ip(), limit) {
             Action::Reply(bytes) => {
+                shared.stats.queries.answered(query, &bytes);
                 let _ = socket.send_to(&bytes, client);
             }
             Action::Forward(query) => {
+                let qtype = query.queries().first().map(|q| u16::from(q.query_type()));
                 let job = ForwardJob {
                     query,
                     client,
                     socket: socket.clone(),
                 };
                 if forward.try_send(job).is_err() {
+                    shared.stats.queries.record(qtype, None);
                     tracing::debug!(client = %client, "forward queue full; query dropped");
                 }
             }
-            Action::Drop => {}
+            Action::Drop => shared.stats.queries.record(wire_qtype(query), None),
         }
     }
 }
@@ -374,7 +464,18 @@ async fn forward_loop(mut jobs: mpsc::Receiver<ForwardJob>, shared: Arc<DnsShare
     }
 }
 
+/// Resolves `query` upstream (or SERVFAIL) and counts it by type and response code.
 async fn forward_reply(shared: &DnsShared, query: &Message) -> Message {
+    let reply = forward_resolve(shared, query).await;
+    let qtype = query.queries().first().map(|q| u16::from(q.query_type()));
+    shared
+        .stats
+        .queries
+        .record(qtype, Some(reply.response_code().low()));
+    reply
+}
+
+async fn forward_resolve(shared: &DnsShared, query: &Message) -> Message {
     match shared.forwarder.resolve(query).await {
         Ok((msg, from_cache)) => {
             if from_cache {
@@ -427,15 +528,22 @@ async fn tcp_connection(
         shared.stats.tcp_queries.fetch_add(1, Ordering::Relaxed);
         let reply = if shared.authority.load().fast_answer(&query, &mut out, None) {
             shared.stats.fast_answers.fetch_add(1, Ordering::Relaxed);
+            shared.stats.queries.answered(&query, &out);
             std::mem::take(&mut out)
         } else {
             match decide(shared, &query, client.ip(), usize::from(u16::MAX)) {
-                Action::Reply(bytes) => bytes,
+                Action::Reply(bytes) => {
+                    shared.stats.queries.answered(&query, &bytes);
+                    bytes
+                }
                 Action::Forward(q) => match forward_reply(shared, &q).await.to_vec() {
                     Ok(bytes) => bytes,
                     Err(_) => continue,
                 },
-                Action::Drop => return Ok(()),
+                Action::Drop => {
+                    shared.stats.queries.record(wire_qtype(&query), None);
+                    return Ok(());
+                }
             }
         };
         let Ok(len) = u16::try_from(reply.len()) else {
@@ -487,6 +595,28 @@ mod tests {
             Action::Forward(_) => panic!("forwarded"),
             Action::Drop => panic!("dropped"),
         }
+    }
+
+    #[test]
+    fn queries_are_counted_by_type_and_rcode() {
+        let counts = QueryCounts::default();
+        let a = query("web1.lab.");
+        assert_eq!(wire_qtype(&a), Some(1));
+        let mut reply = a.clone();
+        reply[3] = 3; // NXDOMAIN
+        counts.answered(&a, &reply);
+        counts.answered(&a, &reply);
+        counts.record(Some(28), Some(0));
+        counts.record(Some(99), Some(9));
+        counts.record(None, None);
+        let snap = counts.snapshot();
+        assert!(snap.contains(&("A", "NXDOMAIN", 2)), "{snap:?}");
+        assert!(snap.contains(&("AAAA", "NOERROR", 1)), "{snap:?}");
+        assert!(snap.contains(&("other", "other", 1)), "{snap:?}");
+        assert!(snap.contains(&("other", "dropped", 1)), "{snap:?}");
+        assert_eq!(snap.len(), 4);
+        assert_eq!(wire_qtype(&[0; 11]), None);
+        assert_eq!(wire_qtype(&a[..a.len() - 3]), None);
     }
 
     #[test]
