@@ -61,6 +61,8 @@ pub struct SyncStatus {
     pub failed_total: u64,
     /// Guests in the inventory.
     pub guests: usize,
+    /// How long syncs took, for `/metrics`.
+    pub durations: crate::http::metrics::DurationHistogram,
 }
 
 /// The inputs of `derive()` as of the last change, for read-only views (HTTP API, status
@@ -90,6 +92,7 @@ pub enum Event {
 pub struct Daemon {
     dns: DnsServer,
     arp: Option<ArpWatcher>,
+    http: Option<crate::http::HttpServer>,
     /// What DHCP and ARP need of the naming rules' result (known guest MACs, static addresses).
     pub pool: Arc<ArcSwap<PoolView>>,
     /// The inputs of the current zone, for read-only views.
@@ -183,6 +186,7 @@ impl Daemon {
             pool: pool.clone(),
             inputs: inputs.clone(),
         };
+        let api_stats = client.stats();
         let sync = SyncTask {
             client,
             interval: config.sync_interval,
@@ -217,9 +221,18 @@ impl Daemon {
             _ => None,
         };
         let arp_stats = arp.as_ref().map(|a| a.stats.clone());
+        let http = match config.http_listen {
+            Some(listen) => Some(
+                crate::http::HttpServer::start(listen, crate::http::Sources { dns: dns_shared.clone(), sync: sync_status.clone(), inputs: inputs.clone(), api: api_stats, arp: arp_stats.clone(), dhcp: None })
+                    .await
+                    .with_context(|| format!("HTTP_LISTEN: cannot listen on {listen}; set another address or empty to disable"))?,
+            ),
+            None => None,
+        };
         Ok(Daemon {
             dns,
             arp,
+            http,
             pool,
             inputs,
             arp_stats,
@@ -237,6 +250,11 @@ impl Daemon {
         self.dns.local_addr()
     }
 
+    /// Where the HTTP server listens, if it runs.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|h| h.local_addr())
+    }
+
     /// The zone being served now.
     pub fn zone(&self) -> Zone {
         self.dns_shared.authority.load().zone().clone()
@@ -245,6 +263,9 @@ impl Daemon {
     /// Stops every task and the DNS server.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
+        if let Some(http) = self.http {
+            http.stop().await;
+        }
         for task in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
         }
@@ -398,6 +419,7 @@ impl SyncTask {
         let mut status = (**self.status.load()).clone();
         status.last_attempt = Some(SystemTime::now());
         status.last_duration = started.elapsed();
+        status.durations.observe(status.last_duration);
         let ok = match result {
             Ok(report) => {
                 for (vmid, why) in &report.guest_errors {

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod dns;
+pub mod http;
 pub mod inventory;
 pub mod netif;
 pub mod proxmox;
