@@ -5,18 +5,13 @@
 //! start); 2 a configuration error, printed as one line naming the variable.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{
     Command, Config, ConfigError, ProxmoxConfig, ProxmoxHost, RawConfig, Secret, TlsMode,
 };
 use crate::daemon::{self, Daemon};
-use crate::inventory::Inventory;
-use crate::proxmox::types::{Permissions, VersionInfo};
-use crate::proxmox::{fetch_inventory, Client};
 use crate::simulator::{Cluster, GuestKind, SimGuest, SimOptions, Simulator};
-use crate::zone::{self, ZoneConfig};
 
 /// Runs `command` to completion.
 pub fn execute(command: Command) -> ExitCode {
@@ -51,7 +46,7 @@ pub fn execute(command: Command) -> ExitCode {
         match kind {
             Kind::Run => daemon::run(config).await.map(|_| ExitCode::SUCCESS),
             Kind::Demo => demo(config).await.map(|_| ExitCode::SUCCESS),
-            Kind::Check => Ok(check(config).await),
+            Kind::Check => Ok(crate::check::run(config).await),
         }
     });
     match result {
@@ -181,6 +176,9 @@ fn print_banner(daemon: &Daemon, domain: &str) {
         .records
         .first()
         .map_or_else(|| "198.18.0.20".to_string(), |r| r.addr.to_string());
+    if let Some(http) = daemon.http_addr() {
+        println!("Status page: http://{http}/  (also /metrics, /api/v1/guests)");
+    }
     println!("Try:");
     println!("  dig @{} -p {} {first} +short", addr.ip(), addr.port());
     println!(
@@ -202,103 +200,4 @@ fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
         .map(|h| u8::from_str_radix(h, 16).ok())
         .collect::<Option<_>>()?;
     bytes.try_into().ok()
-}
-
-/// `leazzard check`: validates, reaches every host, checks the token's privileges, and
-/// prints what would be published. Changes nothing.
-async fn check(config: Config) -> ExitCode {
-    let Some(proxmox) = config.proxmox.clone() else {
-        println!("FAIL  PROXMOX_HOST is not set");
-        return ExitCode::FAILURE;
-    };
-    println!(
-        "ok    configuration valid: network {}, domain {}",
-        config.network, config.dns.domain
-    );
-    let client = match Client::new(&proxmox) {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
-            println!("FAIL  {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut failed = false;
-    for host in client.hosts() {
-        match client.get_from::<VersionInfo>(host, "/version").await {
-            Ok(v) => println!(
-                "ok    {} answers: Proxmox VE {} (TLS as configured)",
-                host.base_url(),
-                v.version
-            ),
-            Err(e) => {
-                failed = true;
-                println!("FAIL  {}: {}", host.base_url(), describe_attempt(e));
-            }
-        }
-    }
-    match client.get::<Permissions>("/access/permissions").await {
-        Ok(p) if p.grants("/vms", "VM.Audit") => println!("ok    the token has VM.Audit on /vms"),
-        Ok(_) => {
-            failed = true;
-            println!(
-                "FAIL  the token lacks VM.Audit on /vms; guests are invisible to it. Grant it with:\n        pveum acl modify /vms --users {user} --roles PVEAuditor\n        pveum acl modify /vms --tokens '{token}' --roles PVEAuditor",
-                user = proxmox.token_id.split('!').next().unwrap_or(&proxmox.token_id),
-                token = proxmox.token_id
-            );
-        }
-        Err(e) => {
-            failed = true;
-            println!("FAIL  {e}");
-        }
-    }
-    match fetch_inventory(client, &Inventory::default()).await {
-        Ok(report) => {
-            let zone_config = ZoneConfig {
-                domain: config.dns.domain.clone(),
-                network: config.network,
-                self_addr: None,
-                initial_serial: 1,
-            };
-            let (zone, _) = zone::derive(&report.inventory, &[], &[], &zone_config, None);
-            println!(
-                "ok    {} guests read with {} API calls",
-                report.inventory.guests.len(),
-                report.requests
-            );
-            for (vmid, why) in &report.guest_errors {
-                println!("WARN  guest {vmid} not read: {why}");
-            }
-            for w in &report.warnings {
-                println!("WARN  {w}");
-            }
-            println!(
-                "Records leazzard would publish now (static addresses; leases and ARP add more):"
-            );
-            for r in &zone.records {
-                println!("  {:<28} {:<15} {:?}", r.fqdn, r.addr, r.source);
-            }
-            for c in &zone.conflicts {
-                println!(
-                    "WARN  name {} claimed by more than one guest (winner {:?}, others {:?})",
-                    c.label, c.winner, c.losers
-                );
-            }
-        }
-        Err(e) => {
-            failed = true;
-            println!("FAIL  {e}");
-        }
-    }
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
-}
-
-fn describe_attempt(a: crate::proxmox::client::Attempt) -> String {
-    match a {
-        crate::proxmox::client::Attempt::Final(e) => e.to_string(),
-        crate::proxmox::client::Attempt::NextHost(why) => why,
-    }
 }

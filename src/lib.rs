@@ -6,6 +6,7 @@
 //! the Proxmox side, the naming rules, the protocol servers, and the wiring.
 
 pub mod arp;
+pub mod check;
 pub mod commands;
 pub mod config;
 pub mod daemon;
