@@ -459,7 +459,7 @@ fn status_page_in_headless_chromium() {
         web1[5].contains("198.18.0.20 static config net0 BC:24:11:2E:6A:01"),
         "{web1:?}"
     );
-    assert!(web1[5].contains("dhcp net1"), "{web1:?}");
+    assert!(web1[5].contains("dhcp: no lease seen net1"), "{web1:?}");
     let ct = row_cells(&dom, "guests", 200);
     assert_eq!(&ct[..4], ["ct-dns.lab", "200", "pve1", "lxc"]);
     assert!(ct[5].contains("198.18.0.10 static config"), "{ct:?}");

@@ -230,9 +230,14 @@ fn guest_row(out: &mut String, g: &GuestView) {
                 );
             }
             _ => {
+                let why = match n.configured.as_str() {
+                    c if c.starts_with("static") => "outside the network",
+                    "dhcp" => "no lease seen",
+                    _ => "not seen by ARP",
+                };
                 let _ = write!(
                     addresses,
-                    "<span class=\"muted\">{}</span>",
+                    "<span class=\"muted\">{}: {why}</span>",
                     escape(&n.configured)
                 );
             }
