@@ -10,6 +10,7 @@ pub mod check;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod dhcp;
 pub mod dns;
 pub mod http;
 pub mod inventory;
