@@ -402,6 +402,84 @@ pub fn source_name(source: crate::zone::Source) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    use arc_swap::ArcSwap;
+
+    use crate::arp::ArpStats;
+    use crate::dns::{Access, Authority, DnsShared, Forwarder};
+    use crate::zone::Zone;
+
+    #[derive(Debug)]
+    struct FakeDhcp;
+
+    impl DhcpReport for FakeDhcp {
+        fn messages(&self) -> Vec<(&'static str, u64)> {
+            vec![("DISCOVER", 3), ("ACK", 2)]
+        }
+        fn pool_size(&self) -> u64 {
+            254
+        }
+        fn pool_free(&self) -> u64 {
+            250
+        }
+    }
+
+    fn sources(arp: Option<Arc<ArpStats>>, dhcp: Option<Arc<dyn DhcpReport>>) -> Sources {
+        let zone = Zone {
+            domain: "lab".into(),
+            network: "198.18.0.0/23".parse().unwrap(),
+            serial: 42,
+            records: vec![],
+            ptr: Default::default(),
+            conflicts: vec![],
+        };
+        Sources {
+            dns: Arc::new(DnsShared {
+                authority: ArcSwap::from_pointee(Authority::build(zone, 30)),
+                forwarder: Forwarder::new(vec![]),
+                access: Access {
+                    network: "198.18.0.0/23".parse().unwrap(),
+                },
+                stats: Default::default(),
+            }),
+            sync: Default::default(),
+            inputs: Default::default(),
+            api: Default::default(),
+            arp,
+            dhcp,
+        }
+    }
+
+    #[test]
+    fn arp_and_dhcp_series_appear_when_they_run() {
+        let without = render(&sources(None, None));
+        assert!(!without.contains("leazzard_arp_sightings_total"));
+        assert!(!without.contains("leazzard_dhcp_messages_total"));
+        assert!(without.contains("leazzard_zone_serial 42\n"));
+        // Before the first good sync there is no age to tell.
+        assert!(!without.contains("leazzard_sync_last_success_age_seconds"));
+
+        let arp = Arc::new(ArpStats::default());
+        arp.sightings.store(5, Ordering::Relaxed);
+        arp.sweeps.store(2, Ordering::Relaxed);
+        let text = render(&sources(Some(arp), Some(Arc::new(FakeDhcp))));
+        for line in [
+            "leazzard_arp_sightings_total 5",
+            "leazzard_arp_sweeps_total 2",
+            "leazzard_arp_requests_sent_total 0",
+            "leazzard_dhcp_messages_total{type=\"DISCOVER\"} 3",
+            "leazzard_dhcp_messages_total{type=\"ACK\"} 2",
+            "leazzard_dhcp_pool_addresses 254",
+            "leazzard_dhcp_pool_free_addresses 250",
+            "# TYPE leazzard_dhcp_messages_total counter",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing in:\n{text}"
+            );
+        }
+    }
 
     #[test]
     fn histogram_buckets_by_upper_bound() {

@@ -1,7 +1,8 @@
 //! The status page: one server-rendered HTML page (`/`) whose `<main>` the embedded script
-//! replaces every few seconds with a fresh copy from `/?part=main`, so the page stays live
+//! replaces every few seconds with a fresh copy from `?part=main`, so the page stays live
 //! without a full reload. No external assets: the CSS and the script are embedded in the
-//! binary (`include_str!`) and inlined, so the page works in an offline lab.
+//! binary (`include_str!`) and inlined, so the page works in an offline lab. Links are
+//! relative, so the page also works behind a reverse proxy on a sub-path.
 //!
 //! Invariants: pure rendering of a [`StatusView`]; every text that comes from outside
 //! (guest names, tags, errors, hostnames) is HTML-escaped.
@@ -44,7 +45,7 @@ pub fn render_page(status: &StatusView) -> String {
 <header><h1>leazzard</h1><span id="live" class="live" title="refreshes every 5 seconds">live</span></header>
 <main id="main">
 {main}</main>
-<footer>JSON: <a href="/api/v1/guests">guests</a> · <a href="/api/v1/records">records</a> · <a href="/api/v1/leases">leases</a> · <a href="/api/v1/status">status</a> · <a href="/metrics">metrics</a> · leazzard {version}</footer>
+<footer>JSON: <a href="api/v1/guests">guests</a> · <a href="api/v1/records">records</a> · <a href="api/v1/leases">leases</a> · <a href="api/v1/status">status</a> · <a href="metrics">metrics</a> · leazzard {version}</footer>
 <script>{SCRIPT}</script>
 </body>
 </html>

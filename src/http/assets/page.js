@@ -6,7 +6,7 @@
   var refreshes = 0;
   function refresh() {
     if (document.hidden) return;
-    fetch("/?part=main", { cache: "no-store" })
+    fetch("?part=main", { cache: "no-store" })
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
       .then(function (html) {
         main.innerHTML = html;
