@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 
 use crate::arp::{ArpContext, ArpStats, ArpWatcher};
 use crate::config::Config;
+use crate::dhcp::server::{DhcpContext, DhcpServer, DhcpStats, RECEIVED_TYPES, SENT_TYPES};
 use crate::dns::{Access, Authority, DnsServer, DnsShared, Forwarder};
 use crate::inventory::Inventory;
 use crate::proxmox::{self, Client};
@@ -92,6 +93,7 @@ pub enum Event {
 pub struct Daemon {
     dns: DnsServer,
     arp: Option<ArpWatcher>,
+    dhcp: Option<DhcpServer>,
     http: Option<crate::http::HttpServer>,
     /// What DHCP and ARP need of the naming rules' result (known guest MACs, static addresses).
     pub pool: Arc<ArcSwap<PoolView>>,
@@ -130,11 +132,6 @@ impl Daemon {
             anyhow::bail!(
                 "NETWORK_CIDR: no interface of this host has an address in {}; DHCP and ARP serve on that network (or set DHCP_ENABLED=false and ARP_ENABLED=false for DNS only)",
                 config.network
-            );
-        }
-        if config.dhcp.is_some() {
-            tracing::warn!(
-                "DHCP_ENABLED: this build does not serve DHCP yet; set DHCP_ENABLED=false to silence this"
             );
         }
         let self_addr = lab.as_ref().map(|l| l.addr).or(match config.dns.listen {
@@ -200,10 +197,10 @@ impl Daemon {
             tokio::spawn(state.run(rx, shutdown.subscribe())),
             tokio::spawn(sync.run(shutdown.subscribe())),
         ];
-        let arp = match (&config.arp, lab) {
+        let arp = match (&config.arp, &lab) {
             (Some(arp), Some(interface)) => {
                 let ctx = ArpContext {
-                    interface,
+                    interface: interface.clone(),
                     network: config.network,
                     interval: arp.check_interval,
                     events: events.clone(),
@@ -221,9 +218,34 @@ impl Daemon {
             _ => None,
         };
         let arp_stats = arp.as_ref().map(|a| a.stats.clone());
+        let dhcp = match (config.dhcp.clone(), lab) {
+            (Some(dhcp), Some(interface)) => {
+                let ctx = DhcpContext {
+                    interface,
+                    network: config.network,
+                    domain: config.dns.domain.clone(),
+                    config: dhcp,
+                    data_dir: config.data_dir.clone(),
+                    events: events.clone(),
+                    pool: pool.clone(),
+                    inputs: inputs.clone(),
+                    early_sync: early_sync.clone(),
+                    probe: arp
+                        .as_ref()
+                        .map(|a| a.prober() as Arc<dyn crate::dhcp::Probe>),
+                    runtime: tokio::runtime::Handle::current(),
+                };
+                // Opening the lease store reads and may rewrite a file: off the runtime.
+                Some(tokio::task::spawn_blocking(move || DhcpServer::start(ctx)).await??)
+            }
+            _ => None,
+        };
+        let dhcp_report = dhcp.as_ref().map(|d| {
+            Arc::new(DhcpFigures(d.stats.clone())) as Arc<dyn crate::http::metrics::DhcpReport>
+        });
         let http = match config.http_listen {
             Some(listen) => Some(
-                crate::http::HttpServer::start(listen, crate::http::Sources { dns: dns_shared.clone(), sync: sync_status.clone(), inputs: inputs.clone(), api: api_stats, arp: arp_stats.clone(), dhcp: None })
+                crate::http::HttpServer::start(listen, crate::http::Sources { dns: dns_shared.clone(), sync: sync_status.clone(), inputs: inputs.clone(), api: api_stats, arp: arp_stats.clone(), dhcp: dhcp_report })
                     .await
                     .with_context(|| format!("HTTP_LISTEN: cannot listen on {listen}; set another address or empty to disable"))?,
             ),
@@ -232,6 +254,7 @@ impl Daemon {
         Ok(Daemon {
             dns,
             arp,
+            dhcp,
             http,
             pool,
             inputs,
@@ -268,6 +291,9 @@ impl Daemon {
         }
         for task in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
+        }
+        if let Some(dhcp) = self.dhcp {
+            dhcp.stop().await;
         }
         if let Some(arp) = self.arp {
             arp.stop().await;
@@ -517,3 +543,33 @@ fn unix_now_u32() -> u32 {
 
 /// The loopback address the demo and tests listen on.
 pub const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+/// The DHCP server's counters as `/metrics` reads them.
+#[derive(Debug)]
+struct DhcpFigures(Arc<DhcpStats>);
+
+impl crate::http::metrics::DhcpReport for DhcpFigures {
+    fn messages(&self) -> Vec<(&'static str, u64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        const RECEIVED: [&str; 6] = [
+            "DISCOVER", "REQUEST", "DECLINE", "RELEASE", "INFORM", "OTHER",
+        ];
+        const SENT: [&str; 3] = ["OFFER", "ACK", "NAK"];
+        debug_assert_eq!(RECEIVED.len(), RECEIVED_TYPES.len());
+        debug_assert_eq!(SENT.len(), SENT_TYPES.len());
+        let received = RECEIVED.iter().zip(&self.0.received);
+        let sent = SENT.iter().zip(&self.0.sent);
+        received
+            .chain(sent)
+            .map(|(name, n)| (*name, n.load(Relaxed)))
+            .collect()
+    }
+
+    fn pool_size(&self) -> u64 {
+        self.0.pool_size.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn pool_free(&self) -> u64 {
+        self.0.pool_free.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}

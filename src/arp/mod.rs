@@ -22,13 +22,13 @@ pub mod socket;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use ipnet::Ipv4Net;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use crate::daemon::Event;
 use crate::inventory::MacAddr;
@@ -124,6 +124,12 @@ pub fn sweep_spacing(interval: Duration, targets: usize) -> Duration {
     even.max(Duration::from_secs(1) / MAX_RATE)
 }
 
+/// Probes waiting for an answer, by the address asked about.
+type Waiters = Arc<Mutex<HashMap<Ipv4Addr, Vec<oneshot::Sender<MacAddr>>>>>;
+
+/// How long a DHCP probe waits for an answer (the client is waiting for its offer).
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+
 /// A running ARP watcher.
 pub struct ArpWatcher {
     stop: Arc<AtomicBool>,
@@ -131,6 +137,52 @@ pub struct ArpWatcher {
     task: tokio::task::JoinHandle<()>,
     /// Counters.
     pub stats: Arc<ArpStats>,
+    prober: Arc<ArpProber>,
+}
+
+/// Asks "who has this address?" on the lab interface and waits briefly for an answer: the
+/// check DHCP makes before offering an address nobody has had (RFC 2131 §2.2; dnsmasq pings).
+pub struct ArpProber {
+    socket: Arc<ArpSocket>,
+    own_mac: MacAddr,
+    own: Ipv4Addr,
+    waiters: Waiters,
+}
+
+impl ArpProber {
+    /// The MAC that answers for `addr` within [`PROBE_TIMEOUT`], if any.
+    pub async fn probe(&self, addr: Ipv4Addr) -> Option<MacAddr> {
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut w) = self.waiters.lock() {
+            w.entry(addr).or_default().push(tx);
+        }
+        let frame = ArpPacket::request(self.own_mac, self.own, addr).to_frame();
+        if let Err(e) = self.socket.send(&frame) {
+            tracing::debug!(error = %e, addr = %addr, "ARP probe not sent");
+        }
+        let answer = tokio::time::timeout(PROBE_TIMEOUT, rx)
+            .await
+            .ok()
+            .and_then(Result::ok);
+        if let Ok(mut w) = self.waiters.lock() {
+            if let Some(list) = w.get_mut(&addr) {
+                list.retain(|s| !s.is_closed());
+                if list.is_empty() {
+                    w.remove(&addr);
+                }
+            }
+        }
+        answer
+    }
+}
+
+impl crate::dhcp::Probe for ArpProber {
+    fn probe(
+        &self,
+        addr: Ipv4Addr,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<MacAddr>> + Send + '_>> {
+        Box::pin(ArpProber::probe(self, addr))
+    }
 }
 
 /// What the watcher needs from the daemon.
@@ -159,13 +211,21 @@ impl ArpWatcher {
         let stats = Arc::new(ArpStats::default());
         let (tx, rx) = mpsc::channel::<(MacAddr, Ipv4Addr)>(4096);
 
+        let waiters: Waiters = Arc::default();
         let capture = {
             let (socket, stop, stats, network) =
                 (socket.clone(), stop.clone(), stats.clone(), ctx.network);
+            let waiters = waiters.clone();
             std::thread::Builder::new()
                 .name("arp-capture".into())
-                .spawn(move || capture_loop(&socket, network, &tx, &stop, &stats))?
+                .spawn(move || capture_loop(&socket, network, &tx, &stop, &stats, &waiters))?
         };
+        let prober = Arc::new(ArpProber {
+            socket: socket.clone(),
+            own_mac,
+            own: ctx.interface.addr,
+            waiters,
+        });
         let sweep = {
             let (socket, stop, stats) = (socket.clone(), stop.clone(), stats.clone());
             let (network, own, interval) = (ctx.network, ctx.interface.addr, ctx.interval);
@@ -182,7 +242,13 @@ impl ArpWatcher {
             threads: vec![capture, sweep],
             task,
             stats,
+            prober,
         })
+    }
+
+    /// The prober DHCP uses before offering a never-used address.
+    pub fn prober(&self) -> Arc<ArpProber> {
+        self.prober.clone()
     }
 
     /// Stops the threads (within their 250 ms read timeout) and the task.
@@ -205,6 +271,7 @@ fn capture_loop(
     tx: &mpsc::Sender<(MacAddr, Ipv4Addr)>,
     stop: &AtomicBool,
     stats: &ArpStats,
+    waiters: &Waiters,
 ) {
     let mut buf = [0u8; 1600];
     while !stop.load(Ordering::Relaxed) {
@@ -221,6 +288,13 @@ fn capture_loop(
         };
         if let Some((mac, addr)) = packet.sighting().filter(|(_, a)| network.contains(a)) {
             stats.sightings.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut w) = waiters.lock() {
+                if let Some(list) = w.remove(&addr) {
+                    for waiter in list {
+                        let _ = waiter.send(mac);
+                    }
+                }
+            }
             // A full queue drops the sighting: the next packet or sweep tells it again.
             let _ = tx.try_send((mac, addr));
         }

@@ -341,3 +341,4 @@ mod tests {
         );
     }
 }
+pub mod server;

@@ -482,6 +482,11 @@ impl Pool {
         self.free.len() + self.reclaimable.len() as u64
     }
 
+    /// Addresses the pool can lease: the range minus addresses Proxmox assigns statically.
+    pub fn capacity(&self) -> u64 {
+        u64::from(self.capacity)
+    }
+
     /// How many addresses are kept for known guests.
     pub fn reserve(&self) -> u64 {
         u64::from(self.capacity) * u64::from(RESERVE_PERCENT) / 100

@@ -142,6 +142,11 @@ impl Leazzard {
         me
     }
 
+    /// The process ID (of leazzard itself: `ip netns exec` and `setpriv` exec it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything it printed so far.
     pub fn output(&self) -> String {
         self.output.lock().unwrap().clone()
