@@ -42,6 +42,8 @@ pub struct Lease {
     pub addr: Ipv4Addr,
     /// The hostname the client sent (option 12 or 81), as sent.
     pub client_hostname: Option<String>,
+    /// When it ends, in Unix seconds (`None`: never). Not a naming input: shown to users.
+    pub expires: Option<u64>,
 }
 
 /// An address seen on the wire for a MAC (ARP). Only observations that have not expired are
@@ -541,11 +543,13 @@ mod tests {
                 mac: mac(1),
                 addr: ip("198.18.0.101"),
                 client_hostname: None,
+                expires: None,
             },
             Lease {
                 mac: mac(2),
                 addr: ip("198.18.0.102"),
                 client_hostname: Some("ubuntu".into()),
+                expires: None,
             },
         ];
         let seen = [
@@ -587,6 +591,7 @@ mod tests {
             mac: mac(1),
             addr: ip("198.18.0.101"),
             client_hostname: None,
+            expires: None,
         }];
         let z = run(
             vec![guest(100, "a", vec![nic(0, 1, st("10.9.0.5/24"))])],
@@ -605,6 +610,7 @@ mod tests {
             mac: mac(2),
             addr: ip("198.18.0.102"),
             client_hostname: Some("localhost".into()),
+            expires: None,
         }];
         let z = run(
             vec![guest(102, "dyn-vm", vec![nic(0, 2, Ipv4Config::Dhcp)])],
@@ -687,16 +693,19 @@ mod tests {
                 mac: mac(50),
                 addr: ip("198.18.0.150"),
                 client_hostname: Some("Printer_1".into()),
+                expires: None,
             },
             Lease {
                 mac: mac(51),
                 addr: ip("198.18.0.151"),
                 client_hostname: Some("web1".into()),
+                expires: None,
             },
             Lease {
                 mac: mac(52),
                 addr: ip("198.18.0.152"),
                 client_hostname: None,
+                expires: None,
             },
         ];
         let z = run(
@@ -728,6 +737,7 @@ mod tests {
             mac: mac(2),
             addr: ip("198.18.0.20"),
             client_hostname: None,
+            expires: None,
         }];
         let z = run(
             vec![

@@ -502,6 +502,7 @@ impl Pool {
                 mac: b.mac,
                 addr: b.addr,
                 client_hostname: b.hostname.clone(),
+                expires: (b.expiry != super::lease::INFINITE).then_some(b.expiry),
             })
             .collect();
         out.sort_by_key(|l| l.addr);

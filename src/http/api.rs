@@ -67,6 +67,9 @@ pub struct NicView {
     /// The name published for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// When its DHCP lease ends (RFC 3339), when the address comes from a lease that ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_expires: Option<String>,
 }
 
 /// One Proxmox guest (`GET /api/v1/guests`).
@@ -109,6 +112,9 @@ pub struct LeaseView {
     /// The name published for the address, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// When the lease ends (RFC 3339); absent for an infinite lease.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
 }
 
 /// A device on the network that Proxmox does not know: it has a lease or was seen by ARP.
@@ -271,6 +277,9 @@ pub fn guests(inputs: &Inputs, zone: &Zone) -> Vec<GuestView> {
                         address: record.map(|r| r.addr),
                         source: record.map(|r| source_name(r.source)),
                         name: record.map(|r| r.fqdn.clone()),
+                        lease_expires: record
+                            .filter(|r| r.source == crate::zone::Source::Lease)
+                            .and_then(|r| lease_expiry(inputs, n.mac, r.addr)),
                     }
                 })
                 .collect();
@@ -303,8 +312,23 @@ pub fn leases(inputs: &Inputs, zone: &Zone) -> Vec<LeaseView> {
             client_hostname: l.client_hostname.clone(),
             vmid: inputs.inventory.find_mac(l.mac).map(|(g, _)| g.vmid),
             name: zone.ptr.get(&l.addr).cloned(),
+            expires: l.expires.map(unix_rfc3339),
         })
         .collect()
+}
+
+/// When the lease of `mac` on `addr` ends, as RFC 3339.
+fn lease_expiry(inputs: &Inputs, mac: MacAddr, addr: Ipv4Addr) -> Option<String> {
+    inputs
+        .leases
+        .iter()
+        .find(|l| l.mac == mac && l.addr == addr)
+        .and_then(|l| l.expires)
+        .map(unix_rfc3339)
+}
+
+fn unix_rfc3339(secs: u64) -> String {
+    rfc3339(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
 /// Devices Proxmox does not know: leases and ARP observations of MACs no guest owns.
@@ -479,11 +503,13 @@ mod tests {
                     mac: "BC:24:11:00:00:02".parse().unwrap(),
                     addr: "198.18.1.5".parse().unwrap(),
                     client_hostname: Some("whatever".into()),
+                    expires: Some(1_785_000_000),
                 },
                 Lease {
                     mac: "02:00:00:00:00:09".parse().unwrap(),
                     addr: "198.18.1.9".parse().unwrap(),
                     client_hostname: Some("printer".into()),
+                    expires: None,
                 },
             ],
             neighbors: vec![Observation {

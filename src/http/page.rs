@@ -229,6 +229,9 @@ fn guest_row(out: &mut String, g: &GuestView) {
                     "{addr} <span class=\"src {src}\">{}</span>",
                     source_text(src)
                 );
+                if let Some(until) = &n.lease_expires {
+                    let _ = write!(addresses, " <small>until {}</small>", escape(until));
+                }
             }
             _ => {
                 let why = match n.configured.as_str() {
@@ -318,6 +321,7 @@ mod tests {
                 address: None,
                 source: None,
                 name: None,
+                lease_expires: None,
             }],
         };
         let html = render_page(&status(vec![g]));
