@@ -42,6 +42,9 @@ const RETRY_FIRST: Duration = Duration::from_secs(5);
 /// An early sync waits this long for more requests to gather (a burst of new MACs gives one
 /// sync, not many).
 const EARLY_DEBOUNCE: Duration = Duration::from_secs(1);
+/// Early syncs never come closer than this to the previous sync: a flood of unknown MACs
+/// (a misbehaving device, a load test) must not turn into a flood of API calls.
+const EARLY_MIN_GAP: Duration = Duration::from_secs(5);
 
 /// How the Proxmox sync is doing, for logs, `/metrics` and the status page.
 #[derive(Debug, Clone, Default)]
@@ -431,9 +434,13 @@ impl SyncTask {
                     .saturating_mul(1 << failures.min(10).saturating_sub(1))
                     .min(self.interval)
             };
+            let finished = Instant::now();
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = self.early.notified() => tokio::time::sleep(EARLY_DEBOUNCE).await,
+                _ = self.early.notified() => {
+                    let floor = EARLY_MIN_GAP.saturating_sub(finished.elapsed());
+                    tokio::time::sleep(EARLY_DEBOUNCE.max(floor).min(wait)).await;
+                }
                 _ = shutdown.changed() => return,
             }
         }

@@ -6,22 +6,10 @@ mod support;
 
 use std::time::Duration;
 
-use leazzard::simulator::{Fault, GuestFaultKind, GuestKind, SimGuest};
-use support::{assert_sample_resolves, dig_full, env_for, set, Leazzard, Sim};
+use leazzard::simulator::{Fault, GuestFaultKind};
+use support::{assert_sample_resolves, dig_full, env_for, set, static_guest, Leazzard, Sim};
 
 const SOON: Duration = Duration::from_secs(10);
-
-fn static_guest(vmid: u32, name: &str, mac: &str, ip: &str) -> SimGuest {
-    let mut config = serde_json::Map::new();
-    config.insert("name".into(), name.into());
-    config.insert("net0".into(), format!("virtio={mac},bridge=vmbr0").into());
-    config.insert(
-        "ipconfig0".into(),
-        format!("ip={ip}/23,gw=198.18.0.1").into(),
-    );
-    config.insert("ide2".into(), "local-lvm:vm-cloudinit,media=cdrom".into());
-    SimGuest::new(vmid, GuestKind::Qemu, "pve1", config)
-}
 
 #[test]
 fn static_guests_resolve_with_reverse_soa_and_negative_answers() {

@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use leazzard::simulator::{Fault, GuestFaultKind, GuestKind, SimGuest};
+use leazzard::simulator::{Fault, GuestFaultKind};
 use prometheus_parse::{Scrape, Value};
-use support::{env_for, set, wait_until, Leazzard, Sim};
+use support::{env_for, set, static_guest, wait_until, Leazzard, Sim};
 
 const SOON: Duration = Duration::from_secs(10);
 
@@ -116,18 +116,6 @@ fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> 
         .collect();
     assert!(found.len() <= 1, "{metric} {labels:?}: {found:?}");
     found.first().copied()
-}
-
-fn static_guest(vmid: u32, name: &str, mac: &str, ip: &str) -> SimGuest {
-    let mut config = serde_json::Map::new();
-    config.insert("name".into(), name.into());
-    config.insert("net0".into(), format!("virtio={mac},bridge=vmbr0").into());
-    config.insert(
-        "ipconfig0".into(),
-        format!("ip={ip}/23,gw=198.18.0.1").into(),
-    );
-    config.insert("ide2".into(), "local-lvm:vm-cloudinit,media=cdrom".into());
-    SimGuest::new(vmid, GuestKind::Qemu, "pve1", config)
 }
 
 #[test]

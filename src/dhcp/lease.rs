@@ -55,7 +55,17 @@ impl LeaseRecord {
         ClientKey::new(self.client_id.as_deref(), self.mac)
     }
 
-    /// Whether the lease is still running at `now` (Unix seconds).
+    /// The lease as the naming rules and the status page see it.
+    pub fn to_zone_lease(&self) -> crate::zone::Lease {
+        crate::zone::Lease {
+            mac: self.mac,
+            addr: self.addr,
+            client_hostname: self.hostname.clone(),
+            expires: (self.expiry != INFINITE).then_some(self.expiry),
+        }
+    }
+
+    /// Whether the lease still runs at `now` (Unix seconds).
     pub fn is_active(&self, now: u64) -> bool {
         self.expiry > now
     }

@@ -492,21 +492,13 @@ impl Pool {
         u64::from(self.capacity) * u64::from(RESERVE_PERCENT) / 100
     }
 
-    /// The leases running at `now`, as the naming rules want them.
+    /// The leases running at `now`, as the naming rules want them, in address order.
     pub fn active_leases(&self, now: u64) -> Vec<zone::Lease> {
-        let mut out: Vec<zone::Lease> = self
-            .bindings
-            .values()
+        self.bindings()
+            .into_iter()
             .filter(|b| b.is_active(now))
-            .map(|b| zone::Lease {
-                mac: b.mac,
-                addr: b.addr,
-                client_hostname: b.hostname.clone(),
-                expires: (b.expiry != super::lease::INFINITE).then_some(b.expiry),
-            })
-            .collect();
-        out.sort_by_key(|l| l.addr);
-        out
+            .map(LeaseRecord::to_zone_lease)
+            .collect()
     }
 
     /// Every binding, active or expired, in address order (for status pages and tests).

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use leazzard::simulator::{Cluster, SimOptions, Simulator};
+use leazzard::simulator::{Cluster, GuestKind, SimGuest, SimOptions, Simulator};
 
 /// The leazzard binary under test, with its output captured.
 pub struct Leazzard {
@@ -317,4 +317,17 @@ pub fn assert_sample_resolves(lz: &Leazzard) {
     for (name, addr) in SAMPLE_STATIC {
         lz.expect_answer(&[name], &[addr], Duration::from_secs(5));
     }
+}
+
+/// A QEMU guest on pve1 with one NIC of `mac` and a static cloud-init address `ip`/23.
+pub fn static_guest(vmid: u32, name: &str, mac: &str, ip: &str) -> SimGuest {
+    let mut config = serde_json::Map::new();
+    config.insert("name".into(), name.into());
+    config.insert("net0".into(), format!("virtio={mac},bridge=vmbr0").into());
+    config.insert(
+        "ipconfig0".into(),
+        format!("ip={ip}/23,gw=198.18.0.1").into(),
+    );
+    config.insert("ide2".into(), "local-lvm:vm-cloudinit,media=cdrom".into());
+    SimGuest::new(vmid, GuestKind::Qemu, "pve1", config)
 }
