@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::metrics::source_name;
 use crate::daemon::{Inputs, SyncStatus};
 use crate::inventory::{GuestKind, Ipv4Config, MacAddr};
-use crate::zone::{Owner, Record, Zone};
+use crate::zone::{Conflict, Owner, Record, Zone};
 
 /// One published A record (`GET /api/v1/records`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -131,17 +131,6 @@ pub struct DeviceView {
     pub name: Option<String>,
 }
 
-/// A name more than one guest wanted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ConflictView {
-    /// The contested label.
-    pub label: String,
-    /// VMID of the guest that got it (none: a device did).
-    pub winner: Option<u32>,
-    /// VMIDs published as `label-VMID` instead.
-    pub losers: Vec<u32>,
-}
-
 /// A guest whose own calls failed in the last sync.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GuestError {
@@ -192,7 +181,7 @@ pub struct StatusView {
     /// Devices outside Proxmox.
     pub devices: Vec<DeviceView>,
     /// Names claimed twice.
-    pub conflicts: Vec<ConflictView>,
+    pub conflicts: Vec<Conflict>,
 }
 
 fn ptr_names(zone: &Zone, record: &Record) -> bool {
@@ -363,18 +352,6 @@ pub fn devices(inputs: &Inputs, zone: &Zone) -> Vec<DeviceView> {
     out.into_values().collect()
 }
 
-/// The conflicts of the zone.
-pub fn conflicts(zone: &Zone) -> Vec<ConflictView> {
-    zone.conflicts
-        .iter()
-        .map(|c| ConflictView {
-            label: c.label.clone(),
-            winner: c.winner,
-            losers: c.losers.clone(),
-        })
-        .collect()
-}
-
 /// The sync's status as of `now`.
 pub fn sync(status: &SyncStatus, now: SystemTime) -> SyncView {
     SyncView {
@@ -415,7 +392,7 @@ pub fn status(inputs: &Inputs, zone: &Zone, sync_status: &SyncStatus) -> StatusV
         sync: sync(sync_status, SystemTime::now()),
         guests: guests(inputs, zone),
         devices: devices(inputs, zone),
-        conflicts: conflicts(zone),
+        conflicts: zone.conflicts.clone(),
     }
 }
 

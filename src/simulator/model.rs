@@ -10,40 +10,22 @@ use std::net::Ipv4Addr;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-/// Which Proxmox guest type a [`SimGuest`] is; it picks the API path (`qemu`/`lxc`) and the
-/// config key that holds the name (`name`/`hostname`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum GuestKind {
-    /// A QEMU/KVM virtual machine (`/nodes/{node}/qemu/{vmid}`).
-    Qemu,
-    /// An LXC container (`/nodes/{node}/lxc/{vmid}`).
-    Lxc,
+pub use crate::inventory::GuestKind;
+
+/// The directory under `/etc/pve/nodes/{node}/` holding a guest's config, as named in the
+/// "does not exist" error.
+pub(crate) fn config_dir(kind: GuestKind) -> &'static str {
+    match kind {
+        GuestKind::Qemu => "qemu-server",
+        GuestKind::Lxc => "lxc",
+    }
 }
 
-impl GuestKind {
-    /// The path segment and resource `type`: `qemu` or `lxc`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GuestKind::Qemu => "qemu",
-            GuestKind::Lxc => "lxc",
-        }
-    }
-
-    /// The directory under `/etc/pve/nodes/{node}/` holding the guest's config, as named in
-    /// the "does not exist" error.
-    pub(crate) fn config_dir(self) -> &'static str {
-        match self {
-            GuestKind::Qemu => "qemu-server",
-            GuestKind::Lxc => "lxc",
-        }
-    }
-
-    /// The config key Proxmox shows as the guest's `name` in `/cluster/resources`.
-    pub fn name_key(self) -> &'static str {
-        match self {
-            GuestKind::Qemu => "name",
-            GuestKind::Lxc => "hostname",
-        }
+/// The config key Proxmox shows as the guest's `name` in `/cluster/resources`.
+pub fn name_key(kind: GuestKind) -> &'static str {
+    match kind {
+        GuestKind::Qemu => "name",
+        GuestKind::Lxc => "hostname",
     }
 }
 
@@ -121,11 +103,7 @@ impl SimGuest {
     /// The name the resource list shows: config `name` (QEMU) or `hostname` (LXC), else
     /// Proxmox's defaults `VM {vmid}` / `CT{vmid}`.
     pub fn name(&self) -> String {
-        match self
-            .config
-            .get(self.kind.name_key())
-            .and_then(Value::as_str)
-        {
+        match self.config.get(name_key(self.kind)).and_then(Value::as_str) {
             Some(name) => name.to_string(),
             None => match self.kind {
                 GuestKind::Qemu => format!("VM {}", self.vmid),
@@ -138,7 +116,7 @@ impl SimGuest {
     /// file on a real node would.
     pub fn set_name(&mut self, name: &str) {
         self.config
-            .insert(self.kind.name_key().to_string(), Value::from(name));
+            .insert(name_key(self.kind).to_string(), Value::from(name));
         self.config.remove("digest");
         self.config.insert(
             "digest".to_string(),

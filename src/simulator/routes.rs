@@ -439,7 +439,7 @@ fn load_guest(
         None => {
             let message = format!(
                 "Configuration file 'nodes/{node}/{}/{vmid}.conf' does not exist",
-                kind.config_dir()
+                super::model::config_dir(kind)
             );
             Err(Box::new(api_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
