@@ -15,11 +15,11 @@
 # Needs (installs nothing): cargo, dig (apt: bind9-dnsutils), dnsperf (apt: dnsperf),
 # nsd (apt: nsd), dnsmasq (apt: dnsmasq-base), shuf (coreutils).
 #
-# Usage:  bench/dns.sh            (about 1 min with the defaults)
+# Usage:  bench/dns.sh            (about 3 min with the defaults, plus the build)
 # Environment (defaults in brackets):
 #   DURATION [15]      seconds of measurement per server and round (dnsperf -l)
-#   ROUNDS [1]         rounds; the table shows the median qps and the summed losses
-#   CLIENTS [4]        dnsperf -c: client sockets
+#   ROUNDS [3]         rounds; the table shows the median and best qps, the summed losses
+#   CLIENTS [16]       dnsperf -c: client sockets (source ports)
 #   THREADS [1]        dnsperf -T
 #   OUTSTANDING [100]  dnsperf -q: queries in flight at most
 #   MAXQPS []          dnsperf -Q (empty: no limit, i.e. maximum throughput)
@@ -28,28 +28,39 @@
 #   GUESTS [1000]      names served
 #   PTR_PERCENT [0]    share of the query file that is PTR lookups of the same addresses
 #   NETWORK [198.18.0.0/22]  the lab network (its /24s get reverse zones)
-#   PORT_BASE [15353]  leazzard on PORT_BASE, dnsmasq on +1, NSD on +2 (UDP and TCP)
+#   PORT_BASE [25353]  leazzard on PORT_BASE, dnsmasq on +1, NSD on +2 (UDP and TCP); when
+#                      not set, the next free triple in steps of 10 is taken
 #   NSD_SERVERS [nproc]  NSD server-count (leazzard uses one UDP thread per core too)
 #   SKIP_BUILD []      1: use the binaries already in target/release
+#   QUIET_WAIT [30]    before each measurement, wait up to this many seconds for the machine
+#                      to be ≥ 85% idle (other work on the box skews the ratios; the "other"
+#                      column shows how much there was)
 #
-# Choice of dnsperf parameters (measured on the 2-core development box, 15 s runs):
-# dnsperf runs on the same cores as the servers, so every setting measures "server + load
-# generator sharing 2 CPUs". dnsperf -T N starts N sender and N receiver threads; -T 2 or
-# more makes dnsperf itself the bottleneck and the noise larger (it takes more CPU than a
-# server needs per query), so -T 1 it is. With -T 1, -c 1 leaves the server's
-# per-core SO_REUSEPORT sockets (leazzard, NSD) with all traffic hashed to one socket, i.e.
-# one server thread; -c 4 spreads the source ports over the sockets. -q 100 (the default)
-# keeps every server saturated without filling receive buffers; larger -q mostly adds drops
-# and timeouts (reported as "lost") that say more about buffer sizes than throughput.
-# So the default is -T 1 -c 4 -q 100, no -Q. dnsmasq is single-threaded, which on 2 cores is
-# not the handicap it would be on a larger machine: it leaves dnsperf a whole core.
-# The "cpu/q" column (server CPU time / answered queries) is the fairer efficiency figure
-# when the load generator and the servers compete for CPU.
+# Choice of dnsperf parameters (tried on the 2-core development box: -T 1/2, -c 1/4/8/16,
+# -q 100/200/500/1000): dnsperf runs on the same 2 cores as the server, so every setting
+# measures "server + load generator sharing the CPUs".
+# - -T 1: dnsperf -T N starts N sender and N receiver threads, so -T 1 is already one
+#   thread per core. -T 2 raised all three servers' figures by similar factors (the ratios
+#   stayed within the noise) while putting 4 busy dnsperf threads on 2 cores.
+# - -c 16: leazzard and NSD read one SO_REUSEPORT socket per core, and the kernel picks the
+#   socket by a hash of the client's address and port. With -c 1 everything lands on one
+#   socket (one server thread), with -c 4 the split is often 3:1 or 4:0 (seen as 70/30 thread
+#   CPU), which made runs differ by ±25%; 16 source ports spread evenly. dnsmasq (one
+#   thread) does not care.
+# - -q 100 (dnsperf's default) keeps every server busy. With -q 500 or 1000, dnsperf's own
+#   sockets overflow and it reports "lost" queries that no server dropped (the "cldrop"
+#   column shows them), so large -q measures dnsperf, not the server.
+# - no -Q: maximum throughput.
+# dnsmasq being single-threaded is less of a handicap here than on a bigger machine: it
+# leaves dnsperf a whole core. The "cpu/q" column (server CPU time per answered query) is the
+# steadier efficiency figure when load generator and servers compete; "other" says how much
+# CPU something else took during a measurement (a busy box makes the ratios unreliable, and
+# rounds run interleaved so such noise hits every server alike).
 set -euo pipefail
 
 DURATION=${DURATION:-15}
-ROUNDS=${ROUNDS:-1}
-CLIENTS=${CLIENTS:-4}
+ROUNDS=${ROUNDS:-3}
+CLIENTS=${CLIENTS:-16}
 THREADS=${THREADS:-1}
 OUTSTANDING=${OUTSTANDING:-100}
 MAXQPS=${MAXQPS:-}
@@ -58,15 +69,17 @@ WARMUP=${WARMUP:-2}
 GUESTS=${GUESTS:-1000}
 PTR_PERCENT=${PTR_PERCENT:-0}
 NETWORK=${NETWORK:-198.18.0.0/22}
-PORT_BASE=${PORT_BASE:-15353}
+PORT_BASE_SET=${PORT_BASE:+1}
+PORT_BASE=${PORT_BASE:-25353}
 NSD_SERVERS=${NSD_SERVERS:-$(nproc)}
 SKIP_BUILD=${SKIP_BUILD:-}
+QUIET_WAIT=${QUIET_WAIT:-30}
 DOMAIN=lab
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "dns.sh: $*"; exit 1; }
 
-for v in DURATION ROUNDS CLIENTS THREADS OUTSTANDING WARMUP GUESTS PTR_PERCENT PORT_BASE NSD_SERVERS; do
+for v in DURATION ROUNDS CLIENTS THREADS OUTSTANDING WARMUP GUESTS PTR_PERCENT PORT_BASE NSD_SERVERS QUIET_WAIT; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
 done
 [[ -z $MAXQPS || $MAXQPS =~ ^[0-9]+$ ]] || die "MAXQPS must be a whole number or empty"
@@ -91,14 +104,17 @@ if (( ${#missing[@]} )); then
 fi
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+port_free() { [[ -z $(ss -Hlun "sport = :$1" 2>/dev/null) && -z $(ss -Hltn "sport = :$1" 2>/dev/null) ]]; }
+# An explicit PORT_BASE must be free; the default moves up (bounded) past ports in use.
+for ((try = 0; try < 20; try++)); do
+    if port_free "$PORT_BASE" && port_free $((PORT_BASE + 1)) && port_free $((PORT_BASE + 2)); then break; fi
+    [[ -n ${PORT_BASE_SET:-} ]] && die "port $PORT_BASE, $((PORT_BASE + 1)) or $((PORT_BASE + 2)) is in use; set another PORT_BASE"
+    PORT_BASE=$((PORT_BASE + 10))
+done
+(( try < 20 )) || die "no free ports found from the default PORT_BASE up; set PORT_BASE"
 LZ_PORT=$PORT_BASE
 DM_PORT=$((PORT_BASE + 1))
 NSD_PORT=$((PORT_BASE + 2))
-for p in $LZ_PORT $DM_PORT $NSD_PORT; do
-    if [[ -n $(ss -Hlun "sport = :$p" 2>/dev/null) || -n $(ss -Hltn "sport = :$p" 2>/dev/null) ]]; then
-        die "port $p is in use on this machine; set PORT_BASE"
-    fi
-done
 
 # ---- cleanup: every process we start is recorded here and stopped by PID ----------------
 TMP=$(mktemp -d -t leazzard-dnsbench.XXXXXX)
@@ -283,6 +299,27 @@ udp_drops() {
     awk -v a="$hex" '$2 == a { d += $NF } END { print d + 0 }' /proc/net/udp
 }
 
+# Receive-buffer drops on every UDP socket of the machine (the server's own are subtracted
+# to get the load generator's: a "lost" query with no server drop was dropped at dnsperf).
+all_udp_drops() { awk '/^Udp:/ && $2 ~ /^[0-9]+$/ { print $6 }' /proc/net/snmp; }
+# Busy CPU ticks of the whole machine (user + nice + system; interrupts are left out since
+# loopback packet processing shows up there whoever sends).
+busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 }' /proc/stat; }
+
+# Waits (at most QUIET_WAIT s) until the machine is at least 85% idle over one second, so a
+# measurement does not start in the middle of somebody's compile.
+wait_quiet() {
+    local i b0 b1 t0 t1
+    for ((i = 0; i < QUIET_WAIT; i++)); do
+        read -r b0 t0 < <(awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat)
+        sleep 1
+        read -r b1 t1 < <(awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat)
+        (( (b1 - b0) * 100 <= 15 * (t1 - t0 > 0 ? t1 - t0 : 1) )) && return 0
+        (( i == 0 )) && say "  waiting (up to ${QUIET_WAIT}s) for other processes to leave the CPU idle…"
+    done
+    return 0
+}
+
 DNSPERF_ARGS=(-s 127.0.0.1 -d "$TMP/queries" -c "$CLIENTS" -T "$THREADS" -q "$OUTSTANDING")
 [[ -n $MAXQPS ]] && DNSPERF_ARGS+=(-Q "$MAXQPS")
 # shellcheck disable=SC2206
@@ -291,20 +328,30 @@ DNSPERF_ARGS=(-s 127.0.0.1 -d "$TMP/queries" -c "$CLIENTS" -T "$THREADS" -q "$OU
 SERVERS=(leazzard dnsmasq nsd)
 declare -A PORT=([leazzard]=$LZ_PORT [dnsmasq]=$DM_PORT [nsd]=$NSD_PORT)
 declare -A SPID=([leazzard]=$LZ_PID [dnsmasq]=$DM_PID [nsd]=$NSD_PID)
-declare -A QPS_LIST=() SENT=() LOST=() DROPS=() TICKS=() DONE=()
+declare -A QPS_LIST=() SENT=() LOST=() DROPS=() CDROPS=() TICKS=() DONE=() OTHER=()
 
 say "dnsperf ${DNSPERF_ARGS[*]} -p PORT -l $DURATION  ($NQUERIES queries in the file, $(nproc) cores, $ROUNDS round(s))"
 for ((round = 1; round <= ROUNDS; round++)); do
     for s in "${SERVERS[@]}"; do
         port=${PORT[$s]}
         kill -0 "${SPID[$s]}" 2>/dev/null || die "$s is no longer running"
+        wait_quiet
         if (( WARMUP > 0 )); then
             timeout $((WARMUP + 30)) dnsperf "${DNSPERF_ARGS[@]}" -p "$port" -l "$WARMUP" >/dev/null 2>&1 || true
         fi
-        d0=$(udp_drops "$port"); c0=$(cpu_ticks "${SPID[$s]}")
-        out=$(timeout $((DURATION + 60)) dnsperf "${DNSPERF_ARGS[@]}" -p "$port" -l "$DURATION" 2>&1) \
+        d0=$(udp_drops "$port"); a0=$(all_udp_drops); c0=$(cpu_ticks "${SPID[$s]}"); b0=$(busy_ticks)
+        t0=$(date +%s%N)
+        # bash's `time` gives dnsperf's own CPU time (user + sys seconds) on fd 2 of the group.
+        out=$( { TIMEFORMAT='DNSPERF_CPU %U %S'; time timeout $((DURATION + 60)) dnsperf "${DNSPERF_ARGS[@]}" -p "$port" -l "$DURATION" 2>&1; } 2>&1) \
             || { say "$out"; die "dnsperf against $s failed"; }
-        c1=$(cpu_ticks "${SPID[$s]}"); d1=$(udp_drops "$port")
+        t1=$(date +%s%N)
+        c1=$(cpu_ticks "${SPID[$s]}"); d1=$(udp_drops "$port"); a1=$(all_udp_drops); b1=$(busy_ticks)
+        # CPU used by neither the server nor dnsperf, as % of the machine (other workloads).
+        other=$(awk -v b="$((b1 - b0))" -v c="$((c1 - c0))" -v hz="$HZ" -v t="$((t1 - t0))" -v n="$(nproc)" \
+            -v dp="$(awk '/^DNSPERF_CPU/ { print $2 + $3 }' <<<"$out")" \
+            'BEGIN { o = (b - c) / hz - dp; if (o < 0) o = 0; printf "%.0f", 100 * o / (t / 1e9 * n) }')
+        OTHER[$s]=$(( ${OTHER[$s]:-0} > other ? ${OTHER[$s]:-0} : other ))
+        CDROPS[$s]=$(( ${CDROPS[$s]:-0} + (a1 - a0) - (d1 - d0) ))
         printf '%s\n' "$out" >"$TMP/dnsperf.$s.$round"
         qps=$(awk '/Queries per second:/ { print $4 }' <<<"$out")
         sent=$(awk '/Queries sent:/ { print $3 }' <<<"$out")
@@ -317,22 +364,32 @@ for ((round = 1; round <= ROUNDS; round++)); do
         DONE[$s]=$(( ${DONE[$s]:-0} + done_ ))
         DROPS[$s]=$(( ${DROPS[$s]:-0} + d1 - d0 ))
         TICKS[$s]=$(( ${TICKS[$s]:-0} + c1 - c0 ))
-        say "  round $round  $(printf '%-9s' "$s") $(printf '%10.0f' "$qps") q/s  lost $lost of $sent"
+        say "  round $round  $(printf '%-9s' "$s") $(printf '%10.0f' "$qps") q/s  lost $lost of $sent  (other load ${other}%)"
     done
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-declare -A QPS=()
-for s in "${SERVERS[@]}"; do QPS[$s]=$(median <<<"${QPS_LIST[$s]}"); done
+declare -A QPS=() BEST=()
+for s in "${SERVERS[@]}"; do
+    QPS[$s]=$(median <<<"${QPS_LIST[$s]}")
+    BEST[$s]=$(tr ' ' '\n' <<<"${QPS_LIST[$s]}" | grep -v '^$' | sort -g | tail -1)
+done
 
 echo
 echo "dnsperf ${DNSPERF_ARGS[*]//$TMP\//} -l $DURATION; $GUESTS names, ${PTR_PERCENT}% PTR; $(nproc) cores; median of $ROUNDS round(s)"
-printf '%-9s %10s %12s %9s %10s %11s %11s\n' server "queries/s" "lost" "rcv drops" "cpu/q µs" "÷ dnsmasq" "÷ NSD"
+printf '%-9s %9s %9s %13s %6s %6s %8s %6s %9s %6s\n' server "median/s" "best/s" "lost" "srvdrop" "cldrop" "cpu/q µs" "other" "÷dnsmasq" "÷NSD"
 for s in "${SERVERS[@]}"; do
     awk -v s="$s" -v q="${QPS[$s]}" -v sent="${SENT[$s]}" -v lost="${LOST[$s]}" -v drops="${DROPS[$s]}" \
-        -v ticks="${TICKS[$s]}" -v hz="$HZ" -v done_="${DONE[$s]}" -v dm="${QPS[dnsmasq]}" -v nsd="${QPS[nsd]}" \
-        'BEGIN { printf "%-9s %10.0f %5d %5.2f%% %9d %10.2f %10.2fx %10.2fx\n", s, q, lost, (sent ? 100 * lost / sent : 0),
-                 drops, (done_ ? ticks / hz * 1e6 / done_ : 0), q / dm, q / nsd }'
+        -v cdrops="${CDROPS[$s]}" -v other="${OTHER[$s]}" -v ticks="${TICKS[$s]}" -v hz="$HZ" -v done_="${DONE[$s]}" \
+        -v dm="${QPS[dnsmasq]}" -v nsd="${QPS[nsd]}" -v best="${BEST[$s]}" \
+        'BEGIN { printf "%-9s %9.0f %9.0f %5d (%5.2f%%) %6d %6d %8.2f %5d%% %8.2fx %5.2fx\n", s, q, best, lost, (sent ? 100 * lost / sent : 0),
+                 drops, cdrops, (done_ ? ticks / hz * 1e6 / done_ : 0), other, q / dm, q / nsd }'
 done
+echo "ratios: of the medians. lost: no answer within dnsperf's timeout; srvdrop/cldrop: UDP receive-buffer drops on the server's"
+echo "sockets / elsewhere (dnsperf's); cpu/q: server CPU per answered query; other: highest share of"
+echo "the machine's CPU used by neither server nor dnsperf during a measurement (noise from other work)."
+max_other=0
+for s in "${SERVERS[@]}"; do (( OTHER[$s] > max_other )) && max_other=${OTHER[$s]}; done
+(( max_other < 10 )) || say "warning: other processes used up to ${max_other}% of the CPU during the runs; the ratios are unreliable"
 (( LOST[leazzard] == 0 )) || say "note: leazzard lost ${LOST[leazzard]} queries"
 exit 0
