@@ -314,3 +314,21 @@ fn a_wrong_value_stops_the_start_with_one_line_and_exit_2() {
     let lz = Leazzard::start(&env);
     lz.expect_answer(&["web1.lab"], &["198.18.0.20"], SOON);
 }
+
+#[test]
+fn a_port_already_in_use_is_an_error_not_a_silent_split() {
+    let sim = Sim::start();
+    let first = Leazzard::start(&env_for(&sim.sim));
+    let mut env = env_for(&sim.sim);
+    set(&mut env, "DNS_LISTEN", Some(&first.dns.to_string()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_leazzard"))
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("DATA_DIR", first.data_dir.join("second"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("DNS_LISTEN: cannot listen on"), "{err}");
+    assert!(err.contains("in use"), "{err}");
+}

@@ -293,6 +293,12 @@ impl DnsServer {
     /// Binds UDP and TCP on `listen` (port 0 picks one, the same for both) and starts
     /// serving. Must be called within a Tokio runtime.
     pub async fn start(listen: SocketAddr, shared: Arc<DnsShared>) -> io::Result<DnsServer> {
+        // SO_REUSEPORT lets our per-core sockets share the port, but it would also let us
+        // join another server (a second leazzard, a dnsmasq of the same user) and silently
+        // take half its queries. A plain bind first says whether the port is really free.
+        if listen.port() != 0 {
+            drop(UdpSocket::bind(listen)?);
+        }
         let first = udp_socket(listen)?;
         let local = first.local_addr()?;
         let tcp = TcpListener::bind(local).await?;
