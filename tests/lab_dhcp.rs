@@ -450,3 +450,33 @@ fn a_guest_created_after_the_last_sync_is_named_at_its_first_lease() {
     );
     let _ = t;
 }
+
+#[test]
+fn an_address_someone_answers_for_is_never_offered() {
+    if !enabled("an_address_someone_answers_for_is_never_offered") {
+        return;
+    }
+    let mut lab = Lab::new("dh6");
+    // A long sweep interval: the sweep reaches .100 only after a minute, so what keeps the
+    // squatter's address from the client is the probe before the offer.
+    let (_sim, lz, dir) = start(
+        &mut lab,
+        &[
+            ("DHCP_RANGE", "198.18.0.100,198.18.0.101,12h"),
+            ("ARP_CHECK_INTERVAL", "300"),
+        ],
+    );
+    // A host that set .100 by hand and has said nothing since.
+    let _squatter = lab.add_host("sq", "02:00:00:00:66:01", Some("198.18.0.100/23"));
+    let c = Client::new(&mut lab, "g1", DYN_VM_MAC, dir.path());
+    // The client even asks for .100.
+    let out = c.udhcpc(&lab, "x", Some("198.18.0.100"));
+    let g = c
+        .last_given()
+        .unwrap_or_else(|| panic!("no lease: {out:?}\n{}", lz.output()));
+    assert_eq!(g.ip, "198.18.0.101", "{}", lz.output());
+    lz.expect_log(
+        "address answered an ARP probe; offering another",
+        Duration::from_secs(2),
+    );
+}

@@ -142,16 +142,42 @@ pub struct ArpWatcher {
 
 /// Asks "who has this address?" on the lab interface and waits briefly for an answer: the
 /// check DHCP makes before offering an address nobody has had (RFC 2131 §2.2; dnsmasq pings).
+///
+/// A sweep asks the same question of every address ahead of time, and every address seen in
+/// use since is already barred from the pool (DHCP takes in the neighbor table). So once a
+/// full sweep has finished less than two intervals ago, the answer is known without waiting;
+/// only before that (just after start) does a probe go on the wire and the offer wait for it.
 pub struct ArpProber {
     socket: Arc<ArpSocket>,
     own_mac: MacAddr,
     own: Ipv4Addr,
     waiters: Waiters,
+    /// When the last full sweep finished (milliseconds since `epoch`; 0: none yet).
+    swept_at_ms: Arc<AtomicU64>,
+    epoch: Instant,
+    /// Time between two sweeps' ends: the interval, or longer for a network the rate cap
+    /// cannot sweep within it.
+    interval: Duration,
 }
 
 impl ArpProber {
-    /// The MAC that answers for `addr` within [`PROBE_TIMEOUT`], if any.
+    /// Whether a full sweep finished recently enough to stand for a probe.
+    fn recently_swept(&self) -> bool {
+        let at = self.swept_at_ms.load(Ordering::Relaxed);
+        if at == 0 {
+            return false;
+        }
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let fresh = u64::try_from((self.interval * 2).as_millis()).unwrap_or(u64::MAX);
+        now.saturating_sub(at) < fresh
+    }
+
+    /// The MAC that answers for `addr` within [`PROBE_TIMEOUT`], if any; at once `None` when a
+    /// recent sweep already asked (see the type's docs).
     pub async fn probe(&self, addr: Ipv4Addr) -> Option<MacAddr> {
+        if self.recently_swept() {
+            return None;
+        }
         let (tx, rx) = oneshot::channel();
         if let Ok(mut w) = self.waiters.lock() {
             w.entry(addr).or_default().push(tx);
@@ -212,6 +238,8 @@ impl ArpWatcher {
         let (tx, rx) = mpsc::channel::<(MacAddr, Ipv4Addr)>(4096);
 
         let waiters: Waiters = Arc::default();
+        let epoch = Instant::now();
+        let swept_at_ms = Arc::new(AtomicU64::new(0));
         let capture = {
             let (socket, stop, stats, network) =
                 (socket.clone(), stop.clone(), stats.clone(), ctx.network);
@@ -225,14 +253,29 @@ impl ArpWatcher {
             own_mac,
             own: ctx.interface.addr,
             waiters,
+            swept_at_ms: swept_at_ms.clone(),
+            epoch,
+            // A sweep of a large network takes longer than the interval (the rate cap).
+            interval: ctx.interval.max(
+                Duration::from_secs(1)
+                    * u32::try_from(sweep_targets(ctx.network, ctx.interface.addr).len())
+                        .unwrap_or(u32::MAX)
+                    / MAX_RATE,
+            ),
         });
         let sweep = {
             let (socket, stop, stats) = (socket.clone(), stop.clone(), stats.clone());
+            let swept = SweepClock {
+                at_ms: swept_at_ms.clone(),
+                epoch,
+            };
             let (network, own, interval) = (ctx.network, ctx.interface.addr, ctx.interval);
             std::thread::Builder::new()
                 .name("arp-sweep".into())
                 .spawn(move || {
-                    sweep_loop(&socket, network, own_mac, own, interval, &stop, &stats)
+                    sweep_loop(
+                        &socket, network, own_mac, own, interval, &stop, &stats, &swept,
+                    )
                 })?
         };
         tracing::info!(interface = %ctx.interface.name, mac = %own_mac, interval_s = ctx.interval.as_secs(), "ARP watcher started");
@@ -301,6 +344,20 @@ fn capture_loop(
     }
 }
 
+/// Records when the last full sweep finished, for [`ArpProber`].
+struct SweepClock {
+    at_ms: Arc<AtomicU64>,
+    epoch: Instant,
+}
+
+impl SweepClock {
+    fn mark(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.at_ms.store(ms.max(1), Ordering::Relaxed);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn sweep_loop(
     socket: &ArpSocket,
     network: Ipv4Net,
@@ -309,6 +366,7 @@ fn sweep_loop(
     interval: Duration,
     stop: &AtomicBool,
     stats: &ArpStats,
+    swept: &SweepClock,
 ) {
     let targets = sweep_targets(network, own);
     let spacing = sweep_spacing(interval, targets.len());
@@ -339,6 +397,7 @@ fn sweep_loop(
             }
         }
         stats.sweeps.fetch_add(1, Ordering::Relaxed);
+        swept.mark();
         if !pause(interval.saturating_sub(started.elapsed())) {
             return;
         }
