@@ -273,7 +273,7 @@ pub async fn run(config: Config) -> ExitCode {
                     "  {:<28} {:<15} {:<7} {owner}",
                     r.fqdn,
                     r.addr.to_string(),
-                    crate::http::metrics::source_name(r.source)
+                    r.source.as_str()
                 );
             }
         }

@@ -20,6 +20,9 @@ pub fn execute(command: Command) -> ExitCode {
         Command::Demo(r) => (r, Kind::Demo),
         Command::Check(r) => (r, Kind::Check),
     };
+    // The demo's default ports may be taken on a desktop (5353 is mDNS's); only those it
+    // chose itself may move.
+    let demo_defaults = (raw.dns_listen.is_none(), raw.http_listen.is_none());
     let config = match resolve(raw, kind) {
         Ok(c) => c,
         Err(e) => {
@@ -45,7 +48,7 @@ pub fn execute(command: Command) -> ExitCode {
     let result = runtime.block_on(async move {
         match kind {
             Kind::Run => daemon::run(config).await.map(|_| ExitCode::SUCCESS),
-            Kind::Demo => demo(config).await.map(|_| ExitCode::SUCCESS),
+            Kind::Demo => demo(config, demo_defaults).await.map(|_| ExitCode::SUCCESS),
             Kind::Check => Ok(crate::check::run(config).await),
         }
     });
@@ -101,7 +104,23 @@ fn init_logging(config: &Config, kind: Kind) {
 }
 
 /// `leazzard demo`: the real service, watching a simulated Proxmox cluster on loopback.
-async fn demo(mut config: Config) -> anyhow::Result<()> {
+async fn demo(mut config: Config, (dns_default, http_default): (bool, bool)) -> anyhow::Result<()> {
+    if dns_default && std::net::UdpSocket::bind(config.dns.listen).is_err() {
+        tracing::warn!(
+            port = config.dns.listen.port(),
+            "the demo's DNS port is taken; using a free one (set DNS_LISTEN to choose)"
+        );
+        config.dns.listen.set_port(0);
+    }
+    if let Some(http) = config.http_listen.as_mut().filter(|_| http_default) {
+        if std::net::TcpListener::bind(*http).is_err() {
+            tracing::warn!(
+                port = http.port(),
+                "the demo's HTTP port is taken; using a free one (set HTTP_LISTEN to choose)"
+            );
+            http.set_port(0);
+        }
+    }
     let mut simulator = None;
     if config.proxmox.is_none() {
         let sim = Simulator::start(Cluster::sample(), SimOptions::default()).await?;
@@ -166,7 +185,7 @@ fn print_banner(daemon: &Daemon, domain: &str) {
     );
     println!("Published now ({} records):", zone.records.len());
     for r in &zone.records {
-        println!("  {:<28} {:<15} {:?}", r.fqdn, r.addr, r.source);
+        println!("  {:<28} {:<15} {}", r.fqdn, r.addr, r.source);
     }
     let first = zone
         .records

@@ -398,10 +398,10 @@ impl StateTask {
 
 fn log_changes(old: &Zone, new: &Zone) {
     for r in new.records.iter().filter(|r| !old.records.contains(r)) {
-        tracing::info!(name = %r.fqdn, addr = %r.addr, source = ?r.source, "record added");
+        tracing::info!(name = %r.fqdn, addr = %r.addr, source = %r.source, "record added");
     }
     for r in old.records.iter().filter(|r| !new.records.contains(r)) {
-        tracing::info!(name = %r.fqdn, addr = %r.addr, source = ?r.source, "record removed");
+        tracing::info!(name = %r.fqdn, addr = %r.addr, source = %r.source, "record removed");
     }
     for c in new.conflicts.iter().filter(|c| !old.conflicts.contains(c)) {
         tracing::warn!(name = %c.label, winner = ?c.winner, losers = ?c.losers, "name claimed by more than one guest; the others are published as NAME-VMID");

@@ -84,6 +84,24 @@ pub enum Source {
     Server,
 }
 
+impl Source {
+    /// The source's name in logs, metrics labels and the JSON API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Static => "static",
+            Source::Lease => "lease",
+            Source::Arp => "arp",
+            Source::Server => "server",
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Who a record belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]

@@ -264,7 +264,7 @@ fn three_real_clients_get_leases_and_guests_get_their_proxmox_names() {
     c2.dhclient_release(&lab);
     lz.expect_log(
         &format!(
-            "record removed name=ct-dhcp.lab addr={} source=Lease",
+            "record removed name=ct-dhcp.lab addr={} source=lease",
             g2.ip
         ),
         Duration::from_secs(5),

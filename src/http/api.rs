@@ -11,7 +11,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::metrics::source_name;
 use crate::daemon::{Inputs, SyncStatus};
 use crate::inventory::{GuestKind, Ipv4Config, MacAddr};
 use crate::zone::{Conflict, Owner, Record, Zone};
@@ -196,7 +195,7 @@ pub fn records(zone: &Zone) -> Vec<RecordView> {
             let mut view = RecordView {
                 name: r.fqdn.clone(),
                 address: r.addr,
-                source: source_name(r.source),
+                source: r.source.as_str(),
                 owner: "server",
                 vmid: None,
                 node: None,
@@ -264,7 +263,7 @@ pub fn guests(inputs: &Inputs, zone: &Zone) -> Vec<GuestView> {
                         bridge: n.bridge.clone(),
                         configured: configured(&n.ipv4),
                         address: record.map(|r| r.addr),
-                        source: record.map(|r| source_name(r.source)),
+                        source: record.map(|r| r.source.as_str()),
                         name: record.map(|r| r.fqdn.clone()),
                         lease_expires: record
                             .filter(|r| r.source == crate::zone::Source::Lease)

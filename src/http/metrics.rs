@@ -174,7 +174,7 @@ fn registry(sources: &Sources, now: SystemTime) -> Registry {
             Owner::Guest { vmid, .. } => vmid.to_string(),
             _ => String::new(),
         };
-        let source = source_name(record.source);
+        let source = record.source.as_str();
         info.get_or_create(&RecordLabels {
             name: record.fqdn.clone(),
             address: record.addr.to_string(),
@@ -386,17 +386,6 @@ fn registry(sources: &Sources, now: SystemTime) -> Registry {
         );
     }
     r
-}
-
-/// The lowercase name of a source, as in labels and JSON.
-pub fn source_name(source: crate::zone::Source) -> &'static str {
-    use crate::zone::Source;
-    match source {
-        Source::Static => "static",
-        Source::Lease => "lease",
-        Source::Arp => "arp",
-        Source::Server => "server",
-    }
 }
 
 #[cfg(test)]
