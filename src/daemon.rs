@@ -246,9 +246,30 @@ impl Daemon {
         let dhcp_report = dhcp.as_ref().map(|d| {
             Arc::new(DhcpFigures(d.stats.clone())) as Arc<dyn crate::http::metrics::DhcpReport>
         });
+        let mut components = vec![crate::http::Component {
+            name: "dns",
+            running: true,
+            problem: None,
+        }];
+        if config.dhcp.is_some() {
+            components.push(crate::http::Component {
+                name: "dhcp",
+                running: dhcp.is_some(),
+                problem: None,
+            });
+        }
+        if config.arp.is_some() {
+            components.push(crate::http::Component {
+                name: "arp",
+                running: arp.is_some(),
+                problem: arp.is_none().then(|| {
+                    "The ARP watcher needs CAP_NET_RAW (docker: cap_add NET_RAW): guests with hand-set addresses get no name, and DHCP offers are not probed.".to_string()
+                }),
+            });
+        }
         let http = match config.http_listen {
             Some(listen) => Some(
-                crate::http::HttpServer::start(listen, crate::http::Sources { dns: dns_shared.clone(), sync: sync_status.clone(), inputs: inputs.clone(), api: api_stats, arp: arp_stats.clone(), dhcp: dhcp_report })
+                crate::http::HttpServer::start(listen, crate::http::Sources { dns: dns_shared.clone(), sync: sync_status.clone(), inputs: inputs.clone(), api: api_stats, arp: arp_stats.clone(), dhcp: dhcp_report, components: components.clone() })
                     .await
                     .with_context(|| format!("HTTP_LISTEN: cannot listen on {listen}; set another address or empty to disable"))?,
             ),

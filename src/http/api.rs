@@ -181,6 +181,8 @@ pub struct StatusView {
     pub devices: Vec<DeviceView>,
     /// Names claimed twice.
     pub conflicts: Vec<Conflict>,
+    /// The parts configured, and whether they run.
+    pub components: Vec<super::Component>,
 }
 
 fn ptr_names(zone: &Zone, record: &Record) -> bool {
@@ -392,6 +394,7 @@ pub fn status(inputs: &Inputs, zone: &Zone, sync_status: &SyncStatus) -> StatusV
         guests: guests(inputs, zone),
         devices: devices(inputs, zone),
         conflicts: zone.conflicts.clone(),
+        components: Vec::new(),
     }
 }
 

@@ -117,6 +117,11 @@ struct ResultLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ComponentLabel {
+    component: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabel {
     version: String,
 }
@@ -163,6 +168,18 @@ fn registry(sources: &Sources, now: SystemTime) -> Registry {
         })
         .set(1);
     r.register("build_info", "leazzard's version (always 1)", version);
+    let up = Family::<ComponentLabel, Gauge>::default();
+    for c in &sources.components {
+        up.get_or_create(&ComponentLabel {
+            component: c.name.to_string(),
+        })
+        .set(i64::from(c.running));
+    }
+    r.register(
+        "component_up",
+        "Whether a configured part runs (1) or not (0: ARP without CAP_NET_RAW, say)",
+        up,
+    );
 
     // The zone.
     let authority = sources.dns.authority.load();
@@ -434,6 +451,11 @@ mod tests {
             }),
             sync: Default::default(),
             inputs: Default::default(),
+            components: vec![crate::http::Component {
+                name: "arp",
+                running: false,
+                problem: Some("needs CAP_NET_RAW".into()),
+            }],
             api: Default::default(),
             arp,
             dhcp,

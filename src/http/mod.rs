@@ -56,6 +56,21 @@ pub struct Sources {
     pub arp: Option<Arc<ArpStats>>,
     /// DHCP counters and pool, when the DHCP server runs.
     pub dhcp: Option<Arc<dyn DhcpReport>>,
+    /// The parts the configuration asked for, and whether they run (ARP without
+    /// CAP_NET_RAW does not): shown on the page and as `leazzard_component_up`.
+    pub components: Vec<Component>,
+}
+
+/// One part of leazzard the configuration asked for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Component {
+    /// `dns`, `dhcp`, `arp`.
+    pub name: &'static str,
+    /// Whether it runs.
+    pub running: bool,
+    /// Why not, and what it costs the user, when it does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// A running HTTP server. Call [`HttpServer::stop`] to end it.
@@ -127,11 +142,13 @@ type Shared = State<Arc<Sources>>;
 
 fn status_view(sources: &Sources) -> api::StatusView {
     let authority = sources.dns.authority.load();
-    api::status(
+    let mut view = api::status(
         &sources.inputs.load(),
         authority.zone(),
         &sources.sync.load(),
-    )
+    );
+    view.components.clone_from(&sources.components);
+    view
 }
 
 /// `?part=main` asks for the refreshing part of the page only.

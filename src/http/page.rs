@@ -93,6 +93,20 @@ pub fn render_main(status: &StatusView) -> String {
         serial = status.serial,
     );
 
+    let down: Vec<_> = status.components.iter().filter(|c| !c.running).collect();
+    if !down.is_empty() {
+        out.push_str("<section id=\"notices\">");
+        for c in down {
+            let _ = write!(
+                out,
+                "<p class=\"notice\"><b>{} not running.</b> {}</p>",
+                c.name.to_uppercase(),
+                escape(c.problem.as_deref().unwrap_or(""))
+            );
+        }
+        out.push_str("</section>\n");
+    }
+
     out.push_str("<section id=\"sync\"><h2>Last sync</h2><dl>");
     match &sync.last_attempt {
         Some(at) => {
@@ -299,6 +313,7 @@ mod tests {
             guests,
             devices: vec![],
             conflicts: vec![],
+            components: vec![],
         }
     }
 
