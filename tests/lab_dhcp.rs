@@ -480,3 +480,58 @@ fn an_address_someone_answers_for_is_never_offered() {
         Duration::from_secs(2),
     );
 }
+
+#[test]
+fn systemd_networkd_gets_a_lease_and_the_guest_its_name() {
+    if !enabled("systemd_networkd_gets_a_lease_and_the_guest_its_name") {
+        return;
+    }
+    let networkd = "/lib/systemd/systemd-networkd";
+    assert!(
+        Path::new(networkd).exists(),
+        "{networkd} missing (Debian package systemd)"
+    );
+    let mut lab = Lab::new("dh7");
+    let (_sim, lz, dir) = start(&mut lab, &[]);
+    let ns = lab.add_host("nd", DYN_VM_MAC, None);
+    // networkd reads /etc/systemd/network and keeps state in /run/systemd/netif: give it its
+    // own in a private mount namespace, and a read-only /sys so it does not wait for udev.
+    let conf = dir.path().join("networkd");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(
+        conf.join("10-eth0.network"),
+        "[Match]\nName=eth0\n\n[Network]\nDHCP=ipv4\nIPv6AcceptRA=no\nLinkLocalAddressing=no\n\n[DHCPv4]\nHostname=ubuntu\nUseDNS=no\nUseDomains=no\n",
+    )
+    .unwrap();
+    let script = format!(
+        "mount --bind {conf} /etc/systemd/network && mkdir -p /run/systemd/netif && \
+         mount -t tmpfs -o mode=0755 tmpfs /run/systemd/netif && \
+         chown systemd-network:systemd-network /run/systemd/netif && \
+         mount -o remount,bind,ro /sys && exec {networkd}",
+        conf = conf.display()
+    );
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns, "unshare", "-m", "sh", "-c", &script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let leased = support::wait_until(Duration::from_secs(30), || {
+        let out = lab.exec(&ns, &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.split_whitespace()
+            .find_map(|w| w.strip_suffix("/23").map(str::to_string))
+            .filter(|ip| in_range(ip))
+    });
+    // Stop networkd by its PID (unshare and sh exec it) before asserting.
+    let _ = child.kill();
+    let _ = child.wait();
+    let ip = leased.unwrap_or_else(|| panic!("systemd-networkd got no lease\n{}", lz.output()));
+    time_to_answer(&lz, "dyn-vm.lab", &ip);
+    assert!(lz.dig(&["ubuntu.lab"]).is_empty());
+}
