@@ -17,6 +17,7 @@
 //! Invariants: no protocol logic and no naming rules here; blocking file I/O runs in
 //! `spawn_blocking`; every task ends on the one shutdown signal.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,7 +32,7 @@ use crate::arp::{ArpContext, ArpStats, ArpWatcher};
 use crate::config::Config;
 use crate::dhcp::server::{DhcpContext, DhcpServer, DhcpStats, RECEIVED_TYPES, SENT_TYPES};
 use crate::dns::{Access, Authority, DnsServer, DnsShared, Forwarder};
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, MacAddr};
 use crate::proxmox::{self, Client};
 use crate::zone::{self, Lease, Observation, PoolView, Zone, ZoneConfig};
 
@@ -45,6 +46,50 @@ const EARLY_DEBOUNCE: Duration = Duration::from_secs(1);
 /// Early syncs never come closer than this to the previous sync: a flood of unknown MACs
 /// (a misbehaving device, a load test) must not turn into a flood of API calls.
 const EARLY_MIN_GAP: Duration = Duration::from_secs(5);
+
+/// Requests for an early Proxmox sync: DHCP and ARP call [`EarlySync::unknown_mac`] when they
+/// meet a MAC no known guest owns (a guest created since the last sync, most likely). Each
+/// MAC asks at most once per [`EarlySync::QUIET`], so a device Proxmox will never know does
+/// not keep the API busy; the sync task then debounces what remains.
+#[derive(Debug, Default)]
+pub struct EarlySync {
+    notify: Notify,
+    asked: std::sync::Mutex<HashMap<MacAddr, Instant>>,
+}
+
+impl EarlySync {
+    /// A MAC asks again at most this often.
+    pub const QUIET: Duration = Duration::from_secs(300);
+    /// Remembered MACs at most; past that, the ones whose quiet time is over are forgotten.
+    const REMEMBERED: usize = 10_000;
+
+    /// Asks for an early sync on behalf of `mac`, unless it asked within [`Self::QUIET`].
+    /// Returns whether it asked. The lock is held for a map lookup only.
+    pub fn unknown_mac(&self, mac: MacAddr) -> bool {
+        let now = Instant::now();
+        let Ok(mut asked) = self.asked.lock() else {
+            return false;
+        };
+        if asked
+            .get(&mac)
+            .is_some_and(|t| now.duration_since(*t) < Self::QUIET)
+        {
+            return false;
+        }
+        if asked.len() >= Self::REMEMBERED {
+            asked.retain(|_, t| now.duration_since(*t) < Self::QUIET);
+        }
+        asked.insert(mac, now);
+        drop(asked);
+        self.notify.notify_one();
+        true
+    }
+
+    /// Resolves when a sync was asked for.
+    pub async fn asked(&self) {
+        self.notify.notified().await;
+    }
+}
 
 /// How the Proxmox sync is doing, for logs, `/metrics` and the status page.
 #[derive(Debug, Clone, Default)]
@@ -109,7 +154,7 @@ pub struct Daemon {
     /// The sync's status.
     pub sync_status: Arc<ArcSwap<SyncStatus>>,
     /// Ask for a sync now (debounced). DHCP and ARP use this for a MAC no guest owns.
-    pub early_sync: Arc<Notify>,
+    pub early_sync: Arc<EarlySync>,
     /// Send events to the state task.
     pub events: mpsc::Sender<Event>,
     shutdown: watch::Sender<bool>,
@@ -174,7 +219,7 @@ impl Daemon {
         let (shutdown, _) = watch::channel(false);
         let (events, rx) = mpsc::channel(64);
         let sync_status = Arc::new(ArcSwap::from_pointee(SyncStatus::default()));
-        let early_sync = Arc::new(Notify::new());
+        let early_sync = Arc::new(EarlySync::default());
         let state = StateTask {
             inventory,
             leases: Vec::new(),
@@ -435,7 +480,7 @@ struct SyncTask {
     data_dir: PathBuf,
     events: mpsc::Sender<Event>,
     status: Arc<ArcSwap<SyncStatus>>,
-    early: Arc<Notify>,
+    early: Arc<EarlySync>,
     last_good: Inventory,
 }
 
@@ -458,7 +503,7 @@ impl SyncTask {
             let finished = Instant::now();
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = self.early.notified() => {
+                _ = self.early.asked() => {
                     let floor = EARLY_MIN_GAP.saturating_sub(finished.elapsed());
                     tokio::time::sleep(EARLY_DEBOUNCE.max(floor).min(wait)).await;
                 }
@@ -599,5 +644,23 @@ impl crate::http::metrics::DhcpReport for DhcpFigures {
 
     fn pool_free(&self) -> u64 {
         self.0.pool_free.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unknown_mac_asks_once_per_quiet_time() {
+        let early = EarlySync::default();
+        let (a, b) = (MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2]));
+        assert!(early.unknown_mac(a));
+        assert!(!early.unknown_mac(a), "the same MAC again within QUIET");
+        assert!(early.unknown_mac(b));
+        // The request is waiting for the sync task.
+        tokio::time::timeout(Duration::from_millis(100), early.asked())
+            .await
+            .expect("a sync was asked for");
     }
 }

@@ -9,7 +9,7 @@
 //! - The [`NeighborTable`] keeps the last address of each MAC; an entry expires when its MAC
 //!   has not been seen for [`SWEEPS_TO_EXPIRE`] sweeps. Each change goes to the state task as
 //!   `Event::Neighbors`; a MAC that no known guest owns asks for an early Proxmox sync (at most
-//!   once per [`UNKNOWN_MAC_QUIET`] per MAC).
+//!   once per `EarlySync::QUIET` per MAC).
 //!
 //! Needs CAP_NET_RAW; without it leazzard runs on without ARP and says so once.
 //!
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use ipnet::Ipv4Net;
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::daemon::Event;
 use crate::inventory::MacAddr;
@@ -41,8 +41,6 @@ use socket::ArpSocket;
 pub const MAX_RATE: u32 = 200;
 /// An entry expires after this many sweep intervals without a sighting.
 pub const SWEEPS_TO_EXPIRE: u32 = 3;
-/// A MAC no guest owns asks for an early sync at most this often.
-pub const UNKNOWN_MAC_QUIET: Duration = Duration::from_secs(300);
 
 /// The last address seen for each MAC. Pure bookkeeping; the caller gives the time.
 #[derive(Debug, Default)]
@@ -224,7 +222,7 @@ pub struct ArpContext {
     /// Known guest MACs (published by the state task).
     pub pool: Arc<ArcSwap<PoolView>>,
     /// Asks the sync task for an early sync.
-    pub early_sync: Arc<Notify>,
+    pub early_sync: Arc<crate::daemon::EarlySync>,
 }
 
 impl ArpWatcher {
@@ -411,7 +409,6 @@ async fn bookkeeping(
 ) {
     let lifetime = ctx.interval * SWEEPS_TO_EXPIRE + Duration::from_secs(5);
     let mut table = NeighborTable::new(lifetime);
-    let mut asked: HashMap<MacAddr, Instant> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let mut changed = false;
@@ -429,12 +426,8 @@ async fn bookkeeping(
                         changed = true;
                         tracing::debug!(mac = %mac, addr = %addr, "ARP: address seen");
                     }
-                    if !pool.guest_macs.contains(&mac)
-                        && asked.get(&mac).is_none_or(|t| now.duration_since(*t) >= UNKNOWN_MAC_QUIET)
-                    {
-                        asked.insert(mac, now);
+                    if !pool.guest_macs.contains(&mac) && ctx.early_sync.unknown_mac(mac) {
                         tracing::debug!(mac = %mac, addr = %addr, "ARP: MAC of no known guest; asking for an early sync");
-                        ctx.early_sync.notify_one();
                     }
                 }
             }

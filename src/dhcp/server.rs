@@ -16,7 +16,6 @@
 //! socket reads and the fsyncs are on their own threads); a DHCPACK leaves only after its
 //! lease is durable.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
@@ -29,7 +28,7 @@ use arc_swap::ArcSwap;
 use dhcproto::v4::MessageType;
 use ipnet::Ipv4Net;
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 
 use super::lease::LeaseRecord;
 use super::protocol::{Decision, SERVER_PORT};
@@ -45,8 +44,6 @@ use crate::zone::PoolView;
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(20);
 /// Leases also lapse with time: the active set is re-published this often.
 const REPUBLISH_EVERY: Duration = Duration::from_secs(5);
-/// A MAC of no known guest asks for an early Proxmox sync at most this often.
-const UNKNOWN_MAC_QUIET: Duration = Duration::from_secs(300);
 /// An OFFER is re-chosen at most this many times after probes found the address taken.
 const PROBE_ATTEMPTS: u8 = 3;
 
@@ -104,7 +101,7 @@ pub struct DhcpContext {
     /// The zone's inputs (ARP observations among them).
     pub inputs: Arc<ArcSwap<Inputs>>,
     /// Asks the sync task for an early sync.
-    pub early_sync: Arc<Notify>,
+    pub early_sync: Arc<crate::daemon::EarlySync>,
     /// ARP probe before offering never-used addresses, when the ARP watcher runs.
     pub probe: Option<Arc<dyn Probe>>,
     /// The runtime the probes run on.
@@ -196,7 +193,6 @@ impl DhcpServer {
             publish_cost: Duration::ZERO,
             last_pool: None,
             last_inputs: None,
-            asked: HashMap::new(),
             probed: std_mpsc::channel(),
             ctx,
         };
@@ -251,7 +247,6 @@ struct Worker {
     publish_cost: Duration,
     last_pool: Option<Arc<PoolView>>,
     last_inputs: Option<Arc<Inputs>>,
-    asked: HashMap<MacAddr, Instant>,
     probed: (std_mpsc::Sender<Probed>, std_mpsc::Receiver<Probed>),
     ctx: DhcpContext,
 }
@@ -401,22 +396,8 @@ impl Worker {
     }
 
     fn maybe_early_sync(&mut self, mac: MacAddr) {
-        if self.engine.pool().is_known(mac) {
-            return;
-        }
-        let now = Instant::now();
-        if self
-            .asked
-            .get(&mac)
-            .is_none_or(|t| now.duration_since(*t) >= UNKNOWN_MAC_QUIET)
-        {
-            if self.asked.len() > 10_000 {
-                self.asked
-                    .retain(|_, t| now.duration_since(*t) < UNKNOWN_MAC_QUIET);
-            }
-            self.asked.insert(mac, now);
+        if !self.engine.pool().is_known(mac) && self.ctx.early_sync.unknown_mac(mac) {
             tracing::debug!(mac = %mac, "DHCP: MAC of no known guest; asking for an early sync");
-            self.ctx.early_sync.notify_one();
         }
     }
 
